@@ -1,0 +1,1 @@
+"""The prework Flask service."""

@@ -1,0 +1,74 @@
+"""Every developer entry point: checks, tests, serve, bench and e2e.
+
+Tool pins live once, in pyproject's dependency groups; sessions read them from there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHONS = ["3.11", "3.12", "3.13"]
+PYTHON_SOURCES = ["app", "release", "tests", "noxfile.py"]
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = False
+
+
+def group(name: str) -> tuple[str, ...]:
+    """The pinned requirements of one dependency group of pyproject.toml."""
+    return nox.project.dependency_groups(PYPROJECT, name)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """flake8 and black --check over all Python in the repository."""
+    session.install(*group("lint"))
+    session.run("flake8", ".")
+    session.run("black", "--check", "--diff", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over app, release, tests and this file."""
+    session.install("-e", ".", *group("typecheck"))
+    session.run("mypy", *PYTHON_SOURCES)
+
+
+@nox.session
+def security(session: nox.Session) -> None:
+    """bandit over the shipped code, with the settings in pyproject.toml."""
+    session.install(*group("security"))
+    session.run("bandit", "-c", "pyproject.toml", "-q", "-r", "app", "release")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """pytest with coverage; fails under 90 % line coverage of app/ and release/."""
+    session.install("-e", ".", *group("test"))
+    session.run(
+        "pytest",
+        "--cov",
+        "--cov-report=term",
+        "--cov-fail-under=90",
+        *session.posargs,
+    )
+
+
+@nox.session(default=False)
+def format(session: nox.Session) -> None:
+    """Rewrite the code with black."""
+    session.install(*group("lint"))
+    session.run("black", ".")
+
+
+@nox.session(default=False, name="pre-commit")
+def pre_commit(session: nox.Session) -> None:
+    """Every pre-commit hook over every file."""
+    session.install(*group("precommit"))
+    session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure")

@@ -1,0 +1,1 @@
+"""Versioning and release automation for prework."""

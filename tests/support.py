@@ -1,0 +1,74 @@
+"""Helpers shared by tests that start real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+
+def services_required() -> bool:
+    """True when a missing binary must fail the run instead of skipping (CI)."""
+    return os.environ.get("PREWORK_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+def require_binary(name: str, package: str) -> str:
+    """Path of `name`; skip (or fail under PREWORK_REQUIRE_SERVICES=1) when absent."""
+    path = shutil.which(name) or next(
+        (
+            f"{d}/{name}"
+            for d in ("/usr/sbin", "/sbin", "/usr/local/sbin")
+            if os.access(f"{d}/{name}", os.X_OK)
+        ),
+        None,
+    )
+    if path is None:
+        reason = f"{name} not found: install the Debian package {package!r}"
+        if services_required():
+            pytest.fail(f"{reason} (PREWORK_REQUIRE_SERVICES=1)", pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    condition: Callable[[], T | None],
+    timeout: float = 15.0,
+    what: str = "condition",
+) -> T:
+    """Poll `condition` until it returns a truthy value; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception as error:  # noqa: BLE001 - retried until the deadline
+            last_error = error
+        else:
+            if value:
+                return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last_error}")
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,101 @@
+"""The quality gate itself: pins defined once, and lint that really fails."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess  # nosec B404 - runs nox on temporary files
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)$")
+
+
+def pins(requirements: list[str]) -> dict[str, str]:
+    """name -> version for every `name==version` requirement."""
+    found = {}
+    for requirement in requirements:
+        match = PIN.match(requirement)
+        assert match, f"{requirement!r} is not pinned with =="
+        found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def all_pyproject_pins() -> dict[str, str]:
+    merged = pins(PYPROJECT["project"]["dependencies"])
+    for requirements in PYPROJECT["dependency-groups"].values():
+        merged.update(pins([r for r in requirements if isinstance(r, str)]))
+    return merged
+
+
+def test_pre_commit_pins_equal_pyproject_pins() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    declared = all_pyproject_pins()
+    for repo in config["repos"]:
+        assert repo["repo"] == "local", "hooks must not need a git clone"
+        for hook in repo["hooks"]:
+            for name, version in pins(hook.get("additional_dependencies", [])).items():
+                assert declared.get(name) == version, f"{hook['id']}: {name}"
+
+
+def test_requirements_txt_is_the_project_and_its_test_group() -> None:
+    lines = [
+        line
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines[0] == "-e ."
+    test_group = [
+        r for r in PYPROJECT["dependency-groups"]["test"] if isinstance(r, str)
+    ]
+    assert lines[1:] == test_group
+
+
+def test_every_pin_is_exact() -> None:
+    assert all_pyproject_pins()
+
+
+@pytest.fixture(scope="module")
+def lint_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project's lint setup, with no Python files of its own."""
+    project = tmp_path_factory.mktemp("lint")
+    for name in ("noxfile.py", "pyproject.toml", ".flake8"):
+        shutil.copy(ROOT / name, project / name)
+    return project
+
+
+def run_lint(project: Path, source: str) -> subprocess.CompletedProcess[str]:
+    (project / "sample.py").write_text(source)
+    return subprocess.run(  # nosec B603 - fixed argv
+        [sys.executable, "-m", "nox", "-s", "lint", "--envdir", str(project / ".nox")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_lint_passes_clean_code(lint_project: Path) -> None:
+    result = run_lint(lint_project, 'GREETING = "hello"\n')
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_lint_fails_on_a_flake8_error(lint_project: Path) -> None:
+    result = run_lint(lint_project, "import os\n")
+    assert result.returncode != 0
+    assert "F401" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_lint_fails_on_code_black_would_change(lint_project: Path) -> None:
+    result = run_lint(lint_project, "GREETING = 'hello'\n")
+    assert result.returncode != 0
+    assert "would reformat" in result.stdout + result.stderr
