@@ -12,7 +12,7 @@ import nox
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = ["3.11", "3.12", "3.13"]
-PYTHON_SOURCES = ["app", "release", "tests", "noxfile.py"]
+PYTHON_SOURCES = ["app", "release", "tests", "benchmarks", "noxfile.py"]
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -72,3 +72,15 @@ def pre_commit(session: nox.Session) -> None:
     """Every pre-commit hook over every file."""
     session.install(*group("precommit"))
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks, not tests: `nox -s bench -- app` runs one of app, nginx, release."""
+    session.install("-e", ".", *group("bench"))
+    for name in session.posargs or ["app", "nginx", "release"]:
+        script = ROOT / "benchmarks" / f"bench_{name}.py"
+        if script.exists():
+            session.run("python", str(script))
+        else:
+            session.warn(f"no benchmark {name!r} yet ({script.name} is missing)")
