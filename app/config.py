@@ -1,0 +1,211 @@
+"""Settings of the service: read once from the environment, validated, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+
+AppEnv = Literal["production", "development", "test"]
+APP_ENVS: tuple[AppEnv, ...] = ("production", "development", "test")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+DB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable, never a secret."""
+
+
+class Secret:
+    """A value that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value itself, for the one driver that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class MongoSettings:
+    """Where MongoDB is and how to reach it; `uri` None means the embedded store."""
+
+    uri: Secret | None = None
+    db: str = "prework"
+    tls_ca_file: Path | None = None
+    tls_cert_key_file: Path | None = None
+    timeout_ms: int = 2000
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Where Redis is; `url` None turns the cache off."""
+
+    url: Secret | None = None
+    password: Secret | None = None
+    cache_ttl_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service, typed; built by `load_settings`."""
+
+    app_env: AppEnv = "development"
+    secret_key: Secret = field(default_factory=lambda: Secret("not-a-secret"))
+    mongo: MongoSettings = field(default_factory=MongoSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    trusted_proxy_count: int = 1
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+    embedded_store_dir: Path | None = None
+    version_file: Path | None = None
+    git_sha: str | None = None
+
+
+def read_secret(environ: Mapping[str, str], name: str) -> Secret | None:
+    """`NAME` or the content of the file named by `NAME_FILE` (exclusive), or None."""
+    value = environ.get(name, "")
+    file_name = environ.get(f"{name}_FILE", "")
+    if value and file_name:
+        raise ConfigError(f"{name} and {name}_FILE are both set: set only one")
+    if file_name:
+        try:
+            # Docker secret files usually end with a newline that is not part of it.
+            value = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as error:
+            raise ConfigError(
+                f"{name}_FILE: cannot read {file_name}: {error.strerror}"
+            ) from None
+        if not value:
+            raise ConfigError(f"{name}_FILE: {file_name} is empty")
+    return Secret(value) if value else None
+
+
+def read_int(
+    environ: Mapping[str, str], name: str, default: int, low: int, high: int
+) -> int:
+    """An integer setting within [low, high]."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: {value} is outside {low}..{high}")
+    return value
+
+
+def read_choice(
+    environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]
+) -> str:
+    """A setting that must be one of `choices` (compared case-insensitively)."""
+    raw = environ.get(name, "").strip() or default
+    for choice in choices:
+        if raw.lower() == choice.lower():
+            return choice
+    raise ConfigError(f"{name}: {raw!r} is not one of {', '.join(choices)}")
+
+
+def read_existing_file(environ: Mapping[str, str], name: str) -> Path | None:
+    """A path setting that must name a readable file when set."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise ConfigError(f"{name}: {raw} is not a readable file")
+    return path
+
+
+def read_path(environ: Mapping[str, str], name: str) -> Path | None:
+    """An optional path setting."""
+    raw = environ.get(name, "").strip()
+    return Path(raw) if raw else None
+
+
+def check_scheme(name: str, secret: Secret | None, schemes: tuple[str, ...]) -> None:
+    """Refuse a URL secret with an unknown scheme, without showing its value."""
+    if secret is not None and not secret.reveal().startswith(schemes):
+        raise ConfigError(f"{name}: must start with {' or '.join(schemes)}")
+
+
+def read_mongo(environ: Mapping[str, str]) -> MongoSettings:
+    """The MongoDB settings."""
+    uri = read_secret(environ, "MONGO_URI")
+    check_scheme("MONGO_URI", uri, MONGO_SCHEMES)
+    db = environ.get("MONGO_DB", "").strip() or "prework"
+    if not DB_NAME.match(db):
+        raise ConfigError(f"MONGO_DB: {db!r} is not a valid database name")
+    return MongoSettings(
+        uri=uri,
+        db=db,
+        tls_ca_file=read_existing_file(environ, "MONGO_TLS_CA_FILE"),
+        tls_cert_key_file=read_existing_file(environ, "MONGO_TLS_CERT_KEY_FILE"),
+        timeout_ms=read_int(environ, "MONGO_TIMEOUT_MS", 2000, 50, 60000),
+    )
+
+
+def read_redis(environ: Mapping[str, str]) -> RedisSettings:
+    """The Redis settings; REDIS_PASSWORD is combined with REDIS_URL."""
+    url = read_secret(environ, "REDIS_URL")
+    check_scheme("REDIS_URL", url, REDIS_SCHEMES)
+    password = read_secret(environ, "REDIS_PASSWORD")
+    if password is not None and url is None:
+        raise ConfigError("REDIS_PASSWORD: set without REDIS_URL")
+    return RedisSettings(
+        url=url,
+        password=password,
+        cache_ttl_seconds=read_int(environ, "CACHE_TTL_SECONDS", 60, 1, 86400),
+    )
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and validate every setting; raise ConfigError naming the bad variable."""
+    app_env = cast(AppEnv, read_choice(environ, "APP_ENV", "development", APP_ENVS))
+    secret_key = read_secret(environ, "SECRET_KEY")
+    mongo = read_mongo(environ)
+    if app_env == "production":
+        if secret_key is None:
+            raise ConfigError("SECRET_KEY: required when APP_ENV=production")
+        if mongo.uri is None:
+            raise ConfigError("MONGO_URI: required when APP_ENV=production")
+    return Settings(
+        app_env=app_env,
+        # Outside production a per-process key is fine: the service keeps no sessions.
+        secret_key=secret_key or Secret(secrets.token_hex(32)),
+        mongo=mongo,
+        redis=read_redis(environ),
+        trusted_proxy_count=read_int(environ, "TRUSTED_PROXY_COUNT", 1, 0, 10),
+        max_body_bytes=read_int(environ, "MAX_BODY_BYTES", 64 * 1024, 1024, 1 << 24),
+        log_level=read_choice(environ, "LOG_LEVEL", "INFO", LOG_LEVELS),
+        embedded_store_dir=read_path(environ, "EMBEDDED_STORE_DIR"),
+        version_file=read_path(environ, "PREWORK_VERSION_FILE"),
+        git_sha=environ.get("GIT_SHA", "").strip() or None,
+    )
+
+
+def log_level_number(settings: Settings) -> int:
+    """The `logging` level number of LOG_LEVEL."""
+    return cast(int, logging.getLevelName(settings.log_level))

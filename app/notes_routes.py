@@ -1,0 +1,98 @@
+"""The notes API: /api/notes, with GET by id read through the cache."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from app.cache import CacheStatus
+from app.errors import ApiError
+from app.services import services
+from app.store import Note, is_note_id
+from app.validation import encode_cursor, json_object_body, list_parameters, note_fields
+
+CACHE_HEADER = "X-Cache"
+blueprint = Blueprint("notes", __name__, url_prefix="/api/notes")
+
+
+def checked_id(note_id: str) -> str:
+    """`note_id` when it has the shape of an id; 404 otherwise (never a store call)."""
+    if not is_note_id(note_id):
+        raise ApiError(404, f"no note {note_id[:64]!r}")
+    return note_id
+
+
+def not_found(note_id: str) -> ApiError:
+    """The 404 for an id that has the right shape but no note."""
+    return ApiError(404, f"no note {note_id!r}")
+
+
+def note_json(note: Note) -> bytes:
+    """A note as the bytes of its JSON response (also what the cache keeps)."""
+    return json.dumps(note, separators=(",", ":")).encode()
+
+
+@blueprint.post("")
+def create_note() -> tuple[Response, int, dict[str, str]]:
+    """Create a note: 201 with Location."""
+    fields = note_fields(json_object_body(request), partial=False)
+    note = services().store.create(
+        fields["title"], fields.get("body", ""), fields.get("tags", [])
+    )
+    location = url_for("notes.get_note", note_id=note["id"])
+    return jsonify(note), 201, {"Location": location}
+
+
+@blueprint.get("")
+def list_notes() -> Response:
+    """A page of notes, newest first, optionally by tag; `next_cursor` continues."""
+    tag, limit, after = list_parameters(request.args)
+    # One extra note tells whether another page exists.
+    notes = services().store.list(tag, limit + 1, after)
+    next_cursor = encode_cursor(notes[limit - 1]["id"]) if len(notes) > limit else None
+    return jsonify(notes=notes[:limit], next_cursor=next_cursor)
+
+
+@blueprint.get("/<note_id>")
+def get_note(note_id: str) -> Response:
+    """One note, read through the cache (X-Cache: HIT, MISS or BYPASS)."""
+    checked_id(note_id)
+    found = services()
+    body, status = found.cache.get(note_id)
+    found.metrics.cache.labels(status.lower()).inc()
+    if body is None:
+        note = found.store.get(note_id)
+        if note is None:
+            raise not_found(note_id)
+        body = note_json(note)
+        if status is CacheStatus.MISS:
+            found.cache.put(note_id, body)
+    response = Response(body, mimetype="application/json")
+    response.headers[CACHE_HEADER] = status.value
+    return response
+
+
+@blueprint.patch("/<note_id>")
+def update_note(note_id: str) -> Response:
+    """Change some fields of a note; the cached copy is dropped."""
+    checked_id(note_id)
+    changes = note_fields(json_object_body(request), partial=True)
+    found = services()
+    note = found.store.update(note_id, changes)
+    found.cache.invalidate(note_id)
+    if note is None:
+        raise not_found(note_id)
+    return jsonify(note)
+
+
+@blueprint.delete("/<note_id>")
+def delete_note(note_id: str) -> tuple[str, int]:
+    """Delete a note: 204; the cached copy is dropped."""
+    checked_id(note_id)
+    found = services()
+    deleted = found.store.delete(note_id)
+    found.cache.invalidate(note_id)
+    if not deleted:
+        raise not_found(note_id)
+    return "", 204

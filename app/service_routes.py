@@ -1,0 +1,71 @@
+"""Service endpoints: identity, liveness, readiness, version, metrics, API document."""
+
+from __future__ import annotations
+
+import socket
+from importlib import resources
+
+from flask import Blueprint, Response, jsonify
+
+from app.errors import RETRY_AFTER_SECONDS
+from app.services import services
+from app.store import StoreUnavailable
+
+SERVICE_NAME = "prework"
+blueprint = Blueprint("service", __name__)
+
+
+@blueprint.get("/")
+def index() -> Response:
+    """Name, version, the replica that answered, and the visits counter."""
+    found = services()
+    return jsonify(
+        service=SERVICE_NAME,
+        version=found.version,
+        hostname=socket.gethostname(),
+        visits=found.cache.count_visit(),
+    )
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process answers; no dependency is called."""
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+def readyz() -> tuple[Response, int, dict[str, str]]:
+    """Ready when the store answers; Redis is reported but never makes it unready."""
+    found = services()
+    checks = {"store": "ok", "cache": found.cache.health()}
+    try:
+        found.store.ping()
+    except StoreUnavailable:
+        checks["store"] = "down"
+        body = {
+            "status": "unready",
+            "checks": checks,
+            "error": {"code": "unavailable", "message": "the note store is down"},
+        }
+        return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return jsonify(status="ready", checks=checks), 200, {}
+
+
+@blueprint.get("/version")
+def version() -> Response:
+    """The VERSION file's content and the commit (GIT_SHA) or null."""
+    found = services()
+    return jsonify(version=found.version, commit=found.settings.git_sha)
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format."""
+    return services().metrics.exposition()
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of this API, as kept in the repository."""
+    document = resources.files("app").joinpath("openapi.json").read_bytes()
+    return Response(document, mimetype="application/json")

@@ -1,0 +1,243 @@
+"""Where notes live: MongoDB, or the embedded on-disk store with the same (pymongo) API."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+from bson import ObjectId
+from pymongo import DESCENDING, MongoClient
+from pymongo.errors import PyMongoError
+
+from app.config import MongoSettings
+
+NOTE_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+class Note(TypedDict):
+    """A note as the API shows it."""
+
+    id: str
+    title: str
+    body: str
+    tags: list[str]
+    created_at: str
+    updated_at: str
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer (MongoDB down or unreachable); the client may retry."""
+
+
+class Collection(Protocol):
+    """The part of a pymongo collection the notes store uses (montydb has it too)."""
+
+    def insert_one(self, document: dict[str, Any]) -> Any: ...
+    def find_one(self, filter: Mapping[str, Any]) -> dict[str, Any] | None: ...
+    def find(self, filter: Mapping[str, Any]) -> Any: ...
+    def update_one(
+        self, filter: Mapping[str, Any], update: Mapping[str, Any]
+    ) -> Any: ...
+    def delete_one(self, filter: Mapping[str, Any]) -> Any: ...
+
+
+def now_iso() -> str:
+    """The current UTC time as fixed-width ISO 8601 (sorts as text)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def is_note_id(text: str) -> bool:
+    """True when `text` has the shape of a note id (24 lowercase hex digits)."""
+    return bool(NOTE_ID.match(text))
+
+
+def to_note(document: Mapping[str, Any]) -> Note:
+    """The API form of a stored document."""
+    return Note(
+        id=str(document["_id"]),
+        title=document["title"],
+        body=document["body"],
+        tags=list(document["tags"]),
+        created_at=document["created_at"],
+        updated_at=document["updated_at"],
+    )
+
+
+class NotesStore:
+    """Notes on a pymongo-compatible collection; subclasses say how to reach it."""
+
+    kind = "abstract"
+
+    @contextmanager
+    def collection(self) -> Iterator[Collection]:
+        """The notes collection, with driver errors turned into StoreUnavailable."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def describe(self) -> str:
+        """Which store this is, for the start-up log line (never a secret)."""
+        return self.kind
+
+    def ping(self) -> None:
+        """Return when the store answers; raise StoreUnavailable otherwise."""
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes the queries use, where the engine supports them."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def create(self, title: str, body: str, tags: list[str]) -> Note:
+        """Store a new note and return it."""
+        stamp = now_iso()
+        document = {
+            "_id": str(ObjectId()),
+            "title": title,
+            "body": body,
+            "tags": tags,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        with self.collection() as notes:
+            notes.insert_one(dict(document))
+        return to_note(document)
+
+    def get(self, note_id: str) -> Note | None:
+        """The note with `note_id`, or None."""
+        with self.collection() as notes:
+            document = notes.find_one({"_id": note_id})
+        return to_note(document) if document else None
+
+    def list(self, tag: str | None, limit: int, after: str | None) -> list[Note]:
+        """Up to `limit` notes, newest id first, optionally with `tag`, after id `after`."""
+        query: dict[str, Any] = {}
+        if tag is not None:
+            query["tags"] = tag
+        if after is not None:
+            query["_id"] = {"$lt": after}
+        with self.collection() as notes:
+            documents = list(notes.find(query).sort([("_id", DESCENDING)]).limit(limit))
+        return [to_note(document) for document in documents]
+
+    def update(self, note_id: str, changes: Mapping[str, Any]) -> Note | None:
+        """Apply `changes` to a note and return it, or None when there is none."""
+        update = {"$set": {**changes, "updated_at": now_iso()}}
+        with self.collection() as notes:
+            if notes.update_one({"_id": note_id}, update).matched_count == 0:
+                return None
+            document = notes.find_one({"_id": note_id})
+        return to_note(document) if document else None
+
+    def delete(self, note_id: str) -> bool:
+        """Delete a note; True when there was one."""
+        with self.collection() as notes:
+            deleted: int = notes.delete_one({"_id": note_id}).deleted_count
+        return deleted == 1
+
+
+class MongoNotesStore(NotesStore):
+    """Notes in MongoDB, through pymongo, with bounded timeouts."""
+
+    kind = "mongodb"
+
+    def __init__(self, settings: MongoSettings) -> None:
+        assert settings.uri is not None  # nosec B101 - the factory checks it first
+        options: dict[str, Any] = {
+            "serverSelectionTimeoutMS": settings.timeout_ms,
+            "connectTimeoutMS": settings.timeout_ms,
+            "socketTimeoutMS": settings.timeout_ms,
+            "appname": "prework",
+        }
+        # TLS options go to pymongo as given; certificates are always verified.
+        if settings.tls_ca_file is not None:
+            options["tlsCAFile"] = str(settings.tls_ca_file)
+        if settings.tls_cert_key_file is not None:
+            options["tlsCertificateKeyFile"] = str(settings.tls_cert_key_file)
+        # MongoClient connects lazily: a MongoDB that is down does not stop start-up.
+        self._client: MongoClient[dict[str, Any]] = MongoClient(
+            settings.uri.reveal(), **options
+        )
+        self._database = self._client[settings.db]
+        self._db_name = settings.db
+        self._indexed = False
+
+    def describe(self) -> str:
+        """Which store this is (the URI carries credentials, so it is not shown)."""
+        return f"mongodb (database {self._db_name})"
+
+    @contextmanager
+    def collection(self) -> Iterator[Collection]:
+        """The notes collection; a driver error becomes StoreUnavailable."""
+        try:
+            yield self._database["notes"]
+        except PyMongoError as error:
+            raise StoreUnavailable(type(error).__name__) from error
+
+    def ping(self) -> None:
+        """Ask MongoDB to answer a ping."""
+        try:
+            self._client.admin.command("ping")
+        except PyMongoError as error:
+            raise StoreUnavailable(type(error).__name__) from error
+        if not self._indexed:
+            self.ensure_indexes()
+
+    def ensure_indexes(self) -> None:
+        """Index tags (filter) and created_at (newest first)."""
+        notes = self._database["notes"]
+        try:
+            notes.create_index("tags")
+            notes.create_index([("created_at", DESCENDING)])
+        except PyMongoError as error:
+            raise StoreUnavailable(type(error).__name__) from error
+        self._indexed = True
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
+
+class EmbeddedNotesStore(NotesStore):
+    """Notes in montydb's SQLite engine on local disk: pymongo's API, no server."""
+
+    kind = "embedded"
+
+    def __init__(self, directory: Path) -> None:
+        from montydb import MontyClient, set_storage
+
+        directory.mkdir(parents=True, exist_ok=True)
+        if not (directory / "monty.storage.cfg").exists():
+            # SQLite, not montydb's default flat file: its locking keeps several
+            # gunicorn worker processes consistent on the same files.
+            set_storage(str(directory), storage="sqlite", use_bson=False)
+        self._directory = directory
+        self._client = MontyClient(str(directory))
+        self._notes = self._client["prework"]["notes"]
+        # montydb's SQLite engine shares one connection attribute between threads.
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """Which store this is and where its files are."""
+        return f"embedded ({self._directory})"
+
+    @contextmanager
+    def collection(self) -> Iterator[Collection]:
+        """The notes collection, one thread at a time."""
+        with self._lock:
+            yield self._notes
+
+    def close(self) -> None:
+        """Close the embedded client."""
+        self._client.close()
+
+
+def open_store(settings: MongoSettings, embedded_dir: Path) -> NotesStore:
+    """MongoDB when a URI is set, else the embedded store under `embedded_dir`."""
+    if settings.uri is None:
+        return EmbeddedNotesStore(embedded_dir)
+    return MongoNotesStore(settings)

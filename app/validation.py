@@ -1,0 +1,127 @@
+"""Validation of note payloads and list parameters; every bad field is named."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Request
+
+from app.errors import ApiError
+from app.store import is_note_id
+
+TAG = re.compile(r"^[a-z0-9-]{1,32}$")
+TITLE_MAX = 200
+BODY_MAX = 10_000
+TAGS_MAX = 20
+LIMIT_DEFAULT = 20
+LIMIT_MAX = 100
+LIMIT_TEXT = re.compile(r"^[0-9]{1,4}$")
+NOTE_FIELDS = ("title", "body", "tags")
+
+
+def json_object_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object: 415 when not JSON, 400 when malformed, 422 when no object."""
+    if not request.is_json:
+        raise ApiError(415, "send the body as Content-Type: application/json")
+    raw = request.get_data(cache=False)  # 413 past MAX_BODY_BYTES
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(
+            422, "the body must be a JSON object", fields={"request": "not a JSON object"}
+        )
+    return payload
+
+
+def title_problem(value: object) -> str | None:
+    """Why `value` is not a title, or None."""
+    if not isinstance(value, str) or not 1 <= len(value) <= TITLE_MAX:
+        return f"must be a string of 1-{TITLE_MAX} characters"
+    return None
+
+
+def body_problem(value: object) -> str | None:
+    """Why `value` is not a note body, or None."""
+    if not isinstance(value, str) or len(value) > BODY_MAX:
+        return f"must be a string of at most {BODY_MAX} characters"
+    return None
+
+
+def tags_problem(value: object) -> str | None:
+    """Why `value` is not a tag list, or None."""
+    if not isinstance(value, list) or len(value) > TAGS_MAX:
+        return f"must be a list of at most {TAGS_MAX} tags"
+    if not all(isinstance(tag, str) and TAG.match(tag) for tag in value):
+        return "each tag must be 1-32 characters of a-z, 0-9 and -"
+    if len(set(value)) != len(value):
+        return "tags must be distinct"
+    return None
+
+
+CHECKS = {"title": title_problem, "body": body_problem, "tags": tags_problem}
+
+
+def note_fields(payload: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    """The note fields of `payload`, checked; raise 422 naming every bad field."""
+    problems = {
+        name: "unknown field" for name in payload if name not in NOTE_FIELDS
+    }
+    for name, check in CHECKS.items():
+        if name in payload:
+            problem = check(payload[name])
+            if problem:
+                problems[name] = problem
+        elif name == "title" and not partial:
+            problems[name] = "required"
+    if partial and not problems and not payload:
+        problems["request"] = "give at least one of title, body, tags"
+    if problems:
+        named = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+        raise ApiError(422, f"invalid note: {named}", fields=problems)
+    return {name: payload[name] for name in NOTE_FIELDS if name in payload}
+
+
+def encode_cursor(note_id: str) -> str:
+    """An opaque cursor for the page after the note `note_id`."""
+    return base64.urlsafe_b64encode(note_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The note id inside a cursor; 422 when it is not one of ours."""
+    try:
+        note_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        note_id = ""
+    if not is_note_id(note_id):
+        raise ApiError(422, "invalid cursor", fields={"cursor": "not a valid cursor"})
+    return note_id
+
+
+def list_parameters(args: Mapping[str, str]) -> tuple[str | None, int, str | None]:
+    """tag, limit and the cursor's note id of a list request; 422 naming bad ones."""
+    problems: dict[str, str] = {}
+    tag = args.get("tag")
+    if tag is not None and not TAG.match(tag):
+        problems["tag"] = "must be 1-32 characters of a-z, 0-9 and -"
+    raw_limit = args.get("limit", str(LIMIT_DEFAULT))
+    limit = int(raw_limit) if LIMIT_TEXT.match(raw_limit) else 0
+    if not 1 <= limit <= LIMIT_MAX:
+        problems["limit"] = f"must be an integer from 1 to {LIMIT_MAX}"
+    after = None
+    cursor = args.get("cursor")
+    if cursor is not None:
+        try:
+            after = decode_cursor(cursor)
+        except ApiError as error:
+            problems.update(error.fields)
+    if problems:
+        named = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+        raise ApiError(422, f"invalid parameters: {named}", fields=problems)
+    return tag, limit, after
