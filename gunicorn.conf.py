@@ -1,0 +1,55 @@
+"""gunicorn settings for the prework service (read by `gunicorn 'app:create_app()'`).
+
+Command-line flags (`-b`, `-w`) override these; so do the environment variables below.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from app.config import ConfigError, load_settings  # noqa: E402
+
+# Refuse bad settings once, in the master, in one line: workers would only respawn.
+try:
+    load_settings(os.environ)
+except ConfigError as error:
+    sys.exit(f"prework: configuration error: {error}")
+
+wsgi_app = "app:create_app()"
+bind = [os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")]
+# 2 cores: two processes, a few threads each for requests waiting on Redis/MongoDB.
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+# Requests in flight get this long after SIGTERM; the stack's stop_grace_period is longer.
+graceful_timeout = 30
+# Longer than nginx's upstream keepalive_timeout (60 s), so nginx closes idle ones first.
+keepalive = 75
+# The heartbeat file on tmpfs: a container's overlay disk can stall it.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# nginx's address on the overlay network is not fixed; only nginx can reach this port.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+# One shared $HOME/.gunicorn/gunicorn.ctl would collide between servers; none is used.
+control_socket_disable = True
+# The app writes one JSON line per request itself; gunicorn's own messages go to stdout.
+accesslog = None
+logconfig_dict: dict[str, Any] = {
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+    }
+}
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's metric files when metrics are shared between workers."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
