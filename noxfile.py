@@ -5,6 +5,7 @@ Tool pins live once, in pyproject's dependency groups; sessions read them from t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -72,6 +73,22 @@ def pre_commit(session: nox.Session) -> None:
     """Every pre-commit hook over every file."""
     session.install(*group("precommit"))
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure")
+
+
+@nox.session(default=False)
+def serve(session: nox.Session) -> None:
+    """The app under gunicorn on 127.0.0.1:$PREWORK_APP_PORT (8000), embedded store."""
+    session.install("-e", ".")
+    port = os.environ.get("PREWORK_APP_PORT", "8000")
+    session.log(f"serving http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+    session.run(
+        "gunicorn",
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        env={"APP_ENV": "development"},
+    )
 
 
 @nox.session(default=False)
