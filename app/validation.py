@@ -35,7 +35,7 @@ def json_object_body(request: Request) -> dict[str, Any]:
         raise ApiError(400, "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ApiError(
-            422, "the body must be a JSON object", fields={"request": "not a JSON object"}
+            422, "the request body must be a JSON object", fields={"request": "not a JSON object"}
         )
     return payload
 

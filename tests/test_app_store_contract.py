@@ -1,0 +1,106 @@
+"""The store contract: the embedded store always, MongoDB when TEST_MONGO_URI is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.config import MongoSettings, Secret
+from app.store import EmbeddedNotesStore, MongoNotesStore, NotesStore, StoreUnavailable
+from tests.support import free_port
+
+
+@pytest.fixture(params=["embedded", "mongodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotesStore]:
+    """Each store engine, empty; MongoDB only where TEST_MONGO_URI points at one."""
+    if request.param == "embedded":
+        embedded = EmbeddedNotesStore(tmp_path / "notes-db")
+        try:
+            yield embedded
+        finally:
+            embedded.close()
+        return
+    uri = os.environ.get("TEST_MONGO_URI")
+    if not uri:
+        pytest.skip("set TEST_MONGO_URI to run the contract against a real MongoDB")
+    database = f"prework_test_{uuid.uuid4().hex[:12]}"
+    mongo = MongoNotesStore(MongoSettings(uri=Secret(uri), db=database))
+    try:
+        mongo.ensure_indexes()
+        yield mongo
+    finally:
+        mongo._client.drop_database(database)
+        mongo.close()
+
+
+def test_create_then_get_returns_the_same_note(store: NotesStore) -> None:
+    note = store.create("title", "body", ["a", "b"])
+    assert note["created_at"] == note["updated_at"]
+    assert store.get(note["id"]) == note
+
+
+def test_get_of_an_unknown_id_is_none(store: NotesStore) -> None:
+    assert store.get("0" * 24) is None
+
+
+def test_list_is_newest_first_and_pages_with_after(store: NotesStore) -> None:
+    ids = [store.create(f"n{i}", "", []) ["id"] for i in range(5)]
+    first = store.list(None, 3, None)
+    assert [n["id"] for n in first] == ids[::-1][:3]
+    rest = store.list(None, 3, first[-1]["id"])
+    assert [n["id"] for n in rest] == ids[::-1][3:]
+
+
+def test_list_filters_by_tag(store: NotesStore) -> None:
+    tagged = store.create("tagged", "", ["red", "blue"])
+    store.create("other", "", ["green"])
+    assert [n["id"] for n in store.list("blue", 10, None)] == [tagged["id"]]
+    assert store.list("none", 10, None) == []
+
+
+def test_update_changes_fields_and_updated_at(store: NotesStore) -> None:
+    note = store.create("before", "body", [])
+    changed = store.update(note["id"], {"title": "after", "tags": ["x"]})
+    assert changed is not None
+    assert (changed["title"], changed["body"], changed["tags"]) == ("after", "body", ["x"])
+    assert changed["updated_at"] >= note["updated_at"]
+    assert store.get(note["id"]) == changed
+
+
+def test_update_of_an_unknown_id_is_none(store: NotesStore) -> None:
+    assert store.update("0" * 24, {"title": "x"}) is None
+
+
+def test_delete_removes_the_note_once(store: NotesStore) -> None:
+    note = store.create("gone", "", [])
+    assert store.delete(note["id"]) is True
+    assert store.get(note["id"]) is None
+    assert store.delete(note["id"]) is False
+
+
+def test_ping_answers(store: NotesStore) -> None:
+    store.ping()
+
+
+def test_mongodb_that_is_down_raises_store_unavailable_quickly() -> None:
+    """Nothing listens on the port: every call says unavailable, nothing hangs."""
+    settings = MongoSettings(
+        uri=Secret(f"mongodb://127.0.0.1:{free_port()}/"), timeout_ms=100
+    )
+    mongo = MongoNotesStore(settings)
+    try:
+        for call in (
+            mongo.ping,
+            mongo.ensure_indexes,
+            lambda: mongo.get("0" * 24),
+            lambda: mongo.create("t", "", []),
+        ):
+            with pytest.raises(StoreUnavailable):
+                call()
+        assert mongo.describe() == "mongodb (database prework)"
+    finally:
+        mongo.close()
