@@ -1,0 +1,150 @@
+"""The Redis read-through cache against a real redis-server, including an outage."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app.cache import RedisNotesCache, ThrottledWarning
+from app.config import RedisSettings, Secret
+from tests.conftest import AppFactory
+from tests.processes import RedisServer
+from tests.support import free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def cached_app(make_app: AppFactory, redis: RedisServer, **environ: str) -> Flask:
+    return make_app(REDIS_URL=redis.url, CACHE_TTL_SECONDS="30", **environ)
+
+
+def new_note(client: Any, title: str = "cached") -> str:
+    response = client.post("/api/notes", json={"title": title, "tags": ["c"]})
+    assert response.status_code == 201
+    note_id: str = response.json["id"]
+    return note_id
+
+
+def x_cache(client: Any, note_id: str) -> str:
+    response = client.get(f"/api/notes/{note_id}")
+    assert response.status_code == 200
+    status: str = response.headers["X-Cache"]
+    return status
+
+
+def test_reads_miss_then_hit_and_writes_invalidate(
+    make_app: AppFactory, redis_server: RedisServer
+) -> None:
+    client = cached_app(make_app, redis_server).test_client()
+    note_id = new_note(client)
+    assert [x_cache(client, note_id) for _ in range(3)] == ["MISS", "HIT", "HIT"]
+    client.patch(f"/api/notes/{note_id}", json={"title": "changed"})
+    response = client.get(f"/api/notes/{note_id}")
+    assert response.headers["X-Cache"] == "MISS"
+    assert response.json is not None and response.json["title"] == "changed"
+    assert x_cache(client, note_id) == "HIT"
+    assert client.delete(f"/api/notes/{note_id}").status_code == 204
+    assert client.get(f"/api/notes/{note_id}").status_code == 404
+
+
+def test_visits_are_counted_in_redis_and_readiness_reports_it(
+    make_app: AppFactory, redis_server: RedisServer
+) -> None:
+    client = cached_app(make_app, redis_server).test_client()
+    assert [client.get("/").json["visits"] for _ in range(2)] == [1, 2]  # type: ignore[index]
+    assert client.get("/readyz").json == {
+        "status": "ready",
+        "checks": {"store": "ok", "cache": "ok"},
+    }
+
+
+def test_redis_stopped_mid_test_bypasses_and_writes_still_land(
+    make_app: AppFactory, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = cached_app(make_app, redis_server).test_client()
+    note_id = new_note(client)
+    assert [x_cache(client, note_id) for _ in range(2)] == ["MISS", "HIT"]
+
+    redis_server.stop()
+
+    assert x_cache(client, note_id) == "BYPASS"
+    patched = client.patch(f"/api/notes/{note_id}", json={"body": "written"})
+    assert patched.status_code == 200
+    fresh = client.get(f"/api/notes/{note_id}")
+    assert fresh.headers["X-Cache"] == "BYPASS"
+    assert fresh.json is not None and fresh.json["body"] == "written"
+    other = client.post("/api/notes", json={"title": "during outage"})
+    assert other.status_code == 201
+    assert client.get("/").json["visits"] is None  # type: ignore[index]
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json is not None and ready.json["checks"]["cache"] == "degraded"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'prework_cache_reads_total{result="bypass"} 2.0' in metrics
+    warnings = [
+        line
+        for line in map(json.loads, capsys.readouterr().out.splitlines())
+        if line["logger"] == "prework.cache"
+    ]
+    assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
+
+
+def test_cache_comes_back_after_an_outage(redis_server: RedisServer) -> None:
+    cache = RedisNotesCache(RedisSettings(url=Secret(redis_server.url)),
+                            pause_after_error=0.2)
+    try:
+        port = redis_server.port
+        redis_server.stop()
+        assert cache.get("k")[1] == "BYPASS"
+        redis_server.port = port
+        redis_server.start()
+
+        def put_then_hit() -> bool:
+            cache.put("k", b"v")
+            return cache.get("k")[1] == "HIT"
+
+        assert wait_until(put_then_hit, 10, "the cache to recover")
+    finally:
+        cache.close()
+
+
+def test_password_comes_from_redis_password_file(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    password_file = tmp_path / "redis_password"
+    password_file.write_text("p4ss-w0rd\n")
+    with RedisServer(tmp_path, password="p4ss-w0rd") as redis:
+        client = cached_app(
+            make_app, redis, REDIS_PASSWORD_FILE=str(password_file)
+        ).test_client()
+        note_id = new_note(client)
+        assert [x_cache(client, note_id) for _ in range(2)] == ["MISS", "HIT"]
+
+
+def test_a_wrong_password_fails_open(make_app: AppFactory, tmp_path: Path) -> None:
+    with RedisServer(tmp_path, password="right") as redis:
+        client = cached_app(make_app, redis, REDIS_PASSWORD="wrong").test_client()
+        note_id = new_note(client)
+        assert x_cache(client, note_id) == "BYPASS"
+
+
+def test_redis_that_never_ran_fails_open(make_app: AppFactory) -> None:
+    client = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()
+    note_id = new_note(client)
+    assert x_cache(client, note_id) == "BYPASS"
+    assert client.get("/readyz").status_code == 200
+
+
+def test_throttled_warning_logs_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("tests.throttle")
+    warning = ThrottledWarning(logger, interval=3600)
+    with caplog.at_level(logging.WARNING, logger="tests.throttle"):
+        assert [warning.warn("down") for _ in range(3)] == [True, False, False]
+    assert [record.message for record in caplog.records] == ["down"]
