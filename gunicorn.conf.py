@@ -27,9 +27,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = 30
-# Requests in flight get this long after SIGTERM; the stack's stop_grace_period is longer.
+# Requests in flight get 30 s after SIGTERM; the stack's stop_grace_period is longer.
 graceful_timeout = 30
-# Longer than nginx's upstream keepalive_timeout (60 s), so nginx closes idle ones first.
+# Longer than nginx's upstream keepalive_timeout (60 s): nginx closes idle ones first.
 keepalive = 75
 # The heartbeat file on tmpfs: a container's overlay disk can stall it.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -41,7 +41,11 @@ control_socket_disable = True
 accesslog = None
 logconfig_dict: dict[str, Any] = {
     "loggers": {
-        "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.error": {
+            "level": "INFO",
+            "handlers": ["console"],
+            "propagate": False,
+        },
         "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
     }
 }

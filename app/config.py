@@ -1,4 +1,4 @@
-"""Settings of the service: read once from the environment, validated, secrets redacted."""
+"""The service settings: read once from the environment, validated, secrets hidden."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ DB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 
 
 class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the variable, never a secret."""
+    """A setting is missing or invalid; the message names the variable, not a secret."""
 
 
 class Secret:

@@ -1,4 +1,4 @@
-"""Every error response, made in one place: `{"error": {"code": ..., "message": ...}}`."""
+"""Every error response, made in one place: `{"error": {"code", "message"}}`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`create_app`: builds the service from its settings; nothing connects at import time."""
+"""`create_app` builds the service from its settings; nothing connects at import."""
 
 from __future__ import annotations
 

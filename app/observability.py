@@ -59,7 +59,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int) -> logging.Logger:
-    """The `prework` logger, writing JSON lines to stdout (replacing earlier handlers)."""
+    """The `prework` logger, writing JSON lines to stdout (replacing old handlers)."""
     logger = logging.getLogger("prework")
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
@@ -101,7 +101,7 @@ class Metrics:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # Workers write their values to files there; collect them all.
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -1,4 +1,4 @@
-"""Where notes live: MongoDB, or the embedded on-disk store with the same (pymongo) API."""
+"""Where notes live: MongoDB, or the embedded on-disk store with the pymongo API."""
 
 from __future__ import annotations
 
@@ -38,11 +38,15 @@ class Collection(Protocol):
     """The part of a pymongo collection the notes store uses (montydb has it too)."""
 
     def insert_one(self, document: dict[str, Any]) -> Any: ...
+
     def find_one(self, filter: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
     def find(self, filter: Mapping[str, Any]) -> Any: ...
+
     def update_one(
         self, filter: Mapping[str, Any], update: Mapping[str, Any]
     ) -> Any: ...
+
     def delete_one(self, filter: Mapping[str, Any]) -> Any: ...
 
 
@@ -114,7 +118,7 @@ class NotesStore:
         return to_note(document) if document else None
 
     def list(self, tag: str | None, limit: int, after: str | None) -> list[Note]:
-        """Up to `limit` notes, newest id first, optionally with `tag`, after id `after`."""
+        """Up to `limit` notes, newest first, optionally by `tag`, after id `after`."""
         query: dict[str, Any] = {}
         if tag is not None:
             query["tags"] = tag
@@ -146,7 +150,8 @@ class MongoNotesStore(NotesStore):
     kind = "mongodb"
 
     def __init__(self, settings: MongoSettings) -> None:
-        assert settings.uri is not None  # nosec B101 - the factory checks it first
+        if settings.uri is None:
+            raise ValueError("MongoNotesStore needs MONGO_URI")
         options: dict[str, Any] = {
             "serverSelectionTimeoutMS": settings.timeout_ms,
             "connectTimeoutMS": settings.timeout_ms,

@@ -25,7 +25,7 @@ NOTE_FIELDS = ("title", "body", "tags")
 
 
 def json_object_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object: 415 when not JSON, 400 when malformed, 422 when no object."""
+    """The JSON object sent: 415 if not JSON, 400 if malformed, 422 if not an object."""
     if not request.is_json:
         raise ApiError(415, "send the body as Content-Type: application/json")
     raw = request.get_data(cache=False)  # 413 past MAX_BODY_BYTES
@@ -35,7 +35,9 @@ def json_object_body(request: Request) -> dict[str, Any]:
         raise ApiError(400, "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ApiError(
-            422, "the request body must be a JSON object", fields={"request": "not a JSON object"}
+            422,
+            "the request body must be a JSON object",
+            fields={"request": "not a JSON object"},
         )
     return payload
 
@@ -70,9 +72,7 @@ CHECKS = {"title": title_problem, "body": body_problem, "tags": tags_problem}
 
 def note_fields(payload: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     """The note fields of `payload`, checked; raise 422 naming every bad field."""
-    problems = {
-        name: "unknown field" for name in payload if name not in NOTE_FIELDS
-    }
+    problems = {name: "unknown field" for name in payload if name not in NOTE_FIELDS}
     for name, check in CHECKS.items():
         if name in payload:
             problem = check(payload[name])

@@ -1,4 +1,4 @@
-"""Fixtures shared by the suite: real redis-server, gunicorn, and a fresh app per test."""
+"""Fixtures shared by the suite: real redis-server, gunicorn, a fresh app per test."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 35.0) -> int
 
 
 class RedisServer:
-    """A throwaway redis-server on 127.0.0.1 (no persistence), optionally with a password."""
+    """A throwaway redis-server on 127.0.0.1 (no persistence), maybe with a password."""
 
     def __init__(self, workdir: Path, password: str | None = None) -> None:
         self.binary = require_binary("redis-server", "redis-server")
@@ -79,7 +79,7 @@ class RedisServer:
 
 
 class GunicornServer:
-    """`gunicorn -c gunicorn.conf.py APP` on a free loopback port, run from the repo root."""
+    """`gunicorn -c gunicorn.conf.py APP` on a free loopback port, from the repo."""
 
     def __init__(
         self,

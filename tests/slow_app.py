@@ -1,6 +1,7 @@
 """The service plus one slow route, for graceful-shutdown tests under gunicorn.
 
-`GET /test/slow` touches $SLOW_STARTED_FILE, then waits (bounded) for $SLOW_RELEASE_FILE.
+`GET /test/slow` touches $SLOW_STARTED_FILE, then waits (bounded) for
+$SLOW_RELEASE_FILE.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The HTTP API on the embedded store: endpoints, every error class, ids, logs, metrics."""
+"""The HTTP API on the embedded store: endpoints, errors, request ids, logs, metrics."""
 
 from __future__ import annotations
 
@@ -89,8 +89,10 @@ def test_note_lifecycle(client: FlaskClient) -> None:
 def test_list_pages_with_an_opaque_cursor_and_filters_by_tag(
     client: FlaskClient,
 ) -> None:
-    ids = [create(client, title=f"n{i}", tags=["even" if i % 2 else "odd"])["id"]
-           for i in range(5)]
+    ids = [
+        create(client, title=f"n{i}", tags=["even" if i % 2 else "odd"])["id"]
+        for i in range(5)
+    ]
     first = client.get("/api/notes?limit=2").json
     assert first is not None and [n["id"] for n in first["notes"]] == ids[::-1][:2]
     second = client.get(f"/api/notes?limit=2&cursor={first['next_cursor']}").json
@@ -149,7 +151,8 @@ def test_empty_patch_is_422(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "limit=ten", "tag=Bad!", "cursor=%%%", "cursor=eA"]
+    "query",
+    ["limit=0", "limit=101", "limit=ten", "tag=Bad!", "cursor=%%%", "cursor=eA"],
 )
 def test_bad_list_parameters_are_422(client: FlaskClient, query: str) -> None:
     response = client.get(f"/api/notes?{query}")
@@ -203,7 +206,10 @@ def test_unhandled_exception_is_500_with_the_request_id_only(
     response = app.test_client().get("/boom", headers={"X-Request-ID": "req-500"})
     assert response.status_code == 500
     assert response.json == {
-        "error": {"code": "internal_error", "message": "internal error (request id req-500)"}
+        "error": {
+            "code": "internal_error",
+            "message": "internal error (request id req-500)",
+        }
     }
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     failure = next(line for line in logged if line["logger"] == "prework.errors")
@@ -212,7 +218,13 @@ def test_unhandled_exception_is_500_with_the_request_id_only(
 
 @pytest.mark.parametrize(
     ("sent", "kept"),
-    [("abc-123", True), ("x" * 64, True), ("x" * 65, False), ("bad id!", False), ("", False)],
+    [
+        ("abc-123", True),
+        ("x" * 64, True),
+        ("x" * 65, False),
+        ("bad id!", False),
+        ("", False),
+    ],
 )
 def test_request_id_is_kept_when_valid_else_made(
     client: FlaskClient, sent: str, kept: bool

@@ -56,7 +56,8 @@ def test_visits_are_counted_in_redis_and_readiness_reports_it(
     make_app: AppFactory, redis_server: RedisServer
 ) -> None:
     client = cached_app(make_app, redis_server).test_client()
-    assert [client.get("/").json["visits"] for _ in range(2)] == [1, 2]  # type: ignore[index]
+    visits = [client.get("/").json["visits"] for _ in range(2)]  # type: ignore[index]
+    assert visits == [1, 2]
     assert client.get("/readyz").json == {
         "status": "ready",
         "checks": {"store": "ok", "cache": "ok"},
@@ -95,8 +96,9 @@ def test_redis_stopped_mid_test_bypasses_and_writes_still_land(
 
 
 def test_cache_comes_back_after_an_outage(redis_server: RedisServer) -> None:
-    cache = RedisNotesCache(RedisSettings(url=Secret(redis_server.url)),
-                            pause_after_error=0.2)
+    cache = RedisNotesCache(
+        RedisSettings(url=Secret(redis_server.url)), pause_after_error=0.2
+    )
     try:
         port = redis_server.port
         redis_server.stop()

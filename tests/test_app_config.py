@@ -1,4 +1,4 @@
-"""Settings: NAME or NAME_FILE secrets, one-line errors naming the variable, no leaks."""
+"""Settings: NAME or NAME_FILE secrets, one-line errors naming the variable."""
 
 from __future__ import annotations
 
@@ -58,7 +58,10 @@ def test_redis_password_file_goes_with_redis_url(tmp_path: Path) -> None:
         ({"APP_ENV": "staging"}, "APP_ENV"),
         ({"APP_ENV": "production", "MONGO_URI": "mongodb://m/"}, "SECRET_KEY"),
         ({"APP_ENV": "production", "SECRET_KEY": SECRET}, "MONGO_URI"),
-        ({"SECRET_KEY": SECRET, "SECRET_KEY_FILE": "/x"}, "SECRET_KEY and SECRET_KEY_FILE"),
+        (
+            {"SECRET_KEY": SECRET, "SECRET_KEY_FILE": "/x"},
+            "SECRET_KEY and SECRET_KEY_FILE",
+        ),
         ({"MONGO_URI_FILE": "/nonexistent/mongo_uri"}, "MONGO_URI_FILE"),
         ({"MONGO_URI": f"http://{SECRET}@host/"}, "MONGO_URI"),
         ({"REDIS_URL": f"tcp://:{SECRET}@host/"}, "REDIS_URL"),
@@ -111,7 +114,15 @@ def test_create_app_from_the_environment_exits_with_one_line(
 @pytest.mark.slow
 def test_gunicorn_refuses_bad_settings_in_one_line_on_stderr() -> None:
     result = subprocess.run(  # nosec B603 - fixed argv
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", "127.0.0.1:1"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "gunicorn.conf.py",
+            "-b",
+            "127.0.0.1:1",
+        ],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "APP_ENV": "production", "SECRET_KEY": SECRET},
         capture_output=True,

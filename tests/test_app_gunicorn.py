@@ -72,7 +72,9 @@ def test_two_workers_share_the_embedded_store_and_the_cache(
     server.start()
     with requests.Session() as session:
         ids = [
-            session.post(f"{server.url}/api/notes", json={"title": f"n{i}"}).json()["id"]
+            session.post(f"{server.url}/api/notes", json={"title": f"n{i}"}).json()[
+                "id"
+            ]
             for i in range(4)
         ]
     # New connections spread over both workers; each sees every note.
