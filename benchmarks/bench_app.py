@@ -1,0 +1,176 @@
+"""Benchmark (not a test): GET /api/notes/<id> with a cache HIT, a MISS, and /healthz.
+
+gunicorn (gunicorn.conf.py defaults) on loopback with the embedded store; one server
+with Redis (HIT, /healthz), one without (MISS: every read goes to the store). wrk
+loads each in turn, for several rounds, and the medians of the rounds are compared.
+Run: `nox -s bench -- app`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess  # nosec B404 - runs wrk, gunicorn and redis-server on loopback
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import GunicornServer, RedisServer  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+SEED_NOTES = 100
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One wrk run: requests per second and latency percentiles in ms."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def wrk(url: str) -> Run:
+    """Load `url` with wrk for SECONDS on CONNECTIONS connections."""
+    result = subprocess.run(  # nosec B603 B607 - fixed argv, loopback only
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=SECONDS + 30,
+    )
+    found = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk output: {result.stdout}")
+    rps = float(found.group(1))
+
+    def percentile(name: str) -> float:
+        match = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", result.stdout, re.M)
+        assert match, result.stdout
+        return float(match.group(1)) * UNITS[match.group(2)]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} failed responses")
+    return Run(rps, percentile("50"), percentile("99"))
+
+
+def seeded_note(base_url: str) -> str:
+    """Create SEED_NOTES notes; the id of one in the middle."""
+    ids = []
+    with requests.Session() as session:
+        for index in range(SEED_NOTES):
+            response = session.post(
+                f"{base_url}/api/notes",
+                json={"title": f"note {index}", "body": "x" * 200, "tags": ["bench"]},
+                timeout=10,
+            )
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+    return str(ids[SEED_NOTES // 2])
+
+
+def median(runs: list[Run]) -> Run:
+    """The median of each figure over the rounds."""
+    return Run(
+        statistics.median(run.rps for run in runs),
+        statistics.median(run.p50_ms for run in runs),
+        statistics.median(run.p99_ms for run in runs),
+    )
+
+
+def machine() -> str:
+    """CPU model, core count and Python version."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
+        model = found.group(1) if found else model
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def measure(work: Path) -> dict[str, Run]:
+    """Start both servers, seed them, and run every target ROUNDS times."""
+    quiet = {"APP_ENV": "development", "LOG_LEVEL": "WARNING"}
+    with RedisServer(work) as redis:
+        cached = GunicornServer(
+            {
+                **quiet,
+                "EMBEDDED_STORE_DIR": str(work / "cached-db"),
+                "REDIS_URL": redis.url,
+                "CACHE_TTL_SECONDS": "3600",
+            },
+            workers=2,
+            log_path=work / "cached.log",
+        )
+        uncached = GunicornServer(
+            {**quiet, "EMBEDDED_STORE_DIR": str(work / "uncached-db")},
+            workers=2,
+            log_path=work / "uncached.log",
+        )
+        with cached, uncached:
+            hit_id, miss_id = seeded_note(cached.url), seeded_note(uncached.url)
+            targets = {
+                "healthz": f"{cached.url}/healthz",
+                "hit": f"{cached.url}/api/notes/{hit_id}",
+                "miss": f"{uncached.url}/api/notes/{miss_id}",
+            }
+            assert requests.get(targets["hit"], timeout=5).ok  # warms the cache
+            hit = requests.get(targets["hit"], timeout=5).headers["X-Cache"]
+            miss = requests.get(targets["miss"], timeout=5).headers["X-Cache"]
+            assert (hit, miss) == ("HIT", "BYPASS"), (hit, miss)
+            runs: dict[str, list[Run]] = {name: [] for name in targets}
+            for _ in range(ROUNDS):
+                for name, url in targets.items():
+                    runs[name].append(wrk(url))
+    return {name: median(found) for name, found in runs.items()}
+
+
+def main() -> int:
+    """Run the benchmark and print the figures as a Markdown table."""
+    for binary, package in (("wrk", "wrk"), ("redis-server", "redis-server")):
+        if shutil.which(binary) is None:
+            print(
+                f"bench_app skipped: {binary} not found; install the Debian package "
+                f"{package!r} (apt-get install -y {package})"
+            )
+            return 0
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as work:
+        results = measure(Path(work))
+    hit, miss, ceiling = results["hit"], results["miss"], results["healthz"]
+    print(f"\nmachine: {machine()}")
+    print(
+        f"wrk -t2 -c{CONNECTIONS} -d{SECONDS}s --latency, median of {ROUNDS} rounds; "
+        f"gunicorn 2 workers x 4 threads; embedded store with {SEED_NOTES} notes\n"
+    )
+    print("| target | requests/s | p50 ms | p99 ms |")
+    print("| --- | ---: | ---: | ---: |")
+    labels = {
+        "hit": "`GET /api/notes/<id>` cache HIT (Redis)",
+        "miss": "`GET /api/notes/<id>` MISS (cache off, embedded store)",
+        "healthz": "`GET /healthz` (ceiling)",
+    }
+    for name in ("hit", "miss", "healthz"):
+        run = results[name]
+        print(
+            f"| {labels[name]} | {run.rps:.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} |"
+        )
+    print(f"\nHIT / MISS throughput: {hit.rps / miss.rps:.1f}x (goal >= 3x)")
+    print(f"HIT / healthz throughput: {hit.rps / ceiling.rps:.0%} (goal >= 70 %)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
