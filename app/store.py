@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypedDict
 
 from bson import ObjectId
 from pymongo import DESCENDING, MongoClient
+from pymongo.collection import Collection as PyMongoCollection
 from pymongo.errors import PyMongoError
 
 from app.config import MongoSettings
@@ -163,12 +164,11 @@ class MongoNotesStore(NotesStore):
             options["tlsCAFile"] = str(settings.tls_ca_file)
         if settings.tls_cert_key_file is not None:
             options["tlsCertificateKeyFile"] = str(settings.tls_cert_key_file)
-        # MongoClient connects lazily: a MongoDB that is down does not stop start-up.
-        self._client: MongoClient[dict[str, Any]] = MongoClient(
-            settings.uri.reveal(), **options
-        )
-        self._database = self._client[settings.db]
+        self._uri = settings.uri
+        self._options = options
         self._db_name = settings.db
+        self._client: MongoClient[dict[str, Any]] | None = None
+        self._client_lock = threading.Lock()
         self._indexed = False
 
     def describe(self) -> str:
@@ -176,35 +176,56 @@ class MongoNotesStore(NotesStore):
         return f"mongodb (database {self._db_name})"
 
     @contextmanager
-    def collection(self) -> Iterator[Collection]:
-        """The notes collection; a driver error becomes StoreUnavailable."""
+    def driver_errors(self) -> Iterator[None]:
+        """Turn any pymongo error into StoreUnavailable."""
         try:
-            yield self._database["notes"]
+            yield
         except PyMongoError as error:
             raise StoreUnavailable(type(error).__name__) from error
 
+    def client(self) -> MongoClient[dict[str, Any]]:
+        """The client, made on first use: a mongodb+srv:// URI resolves DNS right
+        away, and a MongoDB that is missing at start must not stop start-up."""
+        with self._client_lock, self.driver_errors():
+            if self._client is None:
+                self._client = MongoClient(self._uri.reveal(), **self._options)
+            return self._client
+
+    def notes(self) -> PyMongoCollection[dict[str, Any]]:
+        """The notes collection of the configured database."""
+        return self.client()[self._db_name]["notes"]
+
+    @contextmanager
+    def collection(self) -> Iterator[Collection]:
+        """The notes collection; a driver error becomes StoreUnavailable."""
+        notes = self.notes()
+        with self.driver_errors():
+            yield notes
+
     def ping(self) -> None:
-        """Ask MongoDB to answer a ping."""
-        try:
-            self._client.admin.command("ping")
-        except PyMongoError as error:
-            raise StoreUnavailable(type(error).__name__) from error
+        """Ask MongoDB to answer a ping (and create the indexes once it does)."""
+        client = self.client()
+        with self.driver_errors():
+            client.admin.command("ping")
         if not self._indexed:
             self.ensure_indexes()
 
     def ensure_indexes(self) -> None:
         """Index tags (filter) and created_at (newest first)."""
-        notes = self._database["notes"]
-        try:
+        notes = self.notes()
+        with self.driver_errors():
             notes.create_index("tags")
             notes.create_index([("created_at", DESCENDING)])
-        except PyMongoError as error:
-            raise StoreUnavailable(type(error).__name__) from error
         self._indexed = True
+
+    def drop_database(self) -> None:
+        """Drop the whole database (tests use a throwaway one)."""
+        self.client().drop_database(self._db_name)
 
     def close(self) -> None:
         """Close the client's connection pool."""
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 class EmbeddedNotesStore(NotesStore):

@@ -274,6 +274,15 @@ def test_metrics_count_requests_by_route_and_status(client: FlaskClient) -> None
     assert "prework_http_request_duration_seconds_bucket" in text
 
 
+def test_metrics_of_all_workers_when_prometheus_multiproc_dir_is_set(
+    client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+
+
 def test_openapi_document_is_served(client: FlaskClient) -> None:
     document = client.get("/openapi.json").json
     assert document is not None and document["openapi"].startswith("3.1")

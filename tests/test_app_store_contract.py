@@ -33,7 +33,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotesStore
         mongo.ensure_indexes()
         yield mongo
     finally:
-        mongo._client.drop_database(database)
+        mongo.drop_database()
         mongo.close()
 
 
@@ -105,6 +105,19 @@ def test_mongodb_that_is_down_raises_store_unavailable_quickly() -> None:
             mongo.get("0" * 24)
         with pytest.raises(StoreUnavailable):
             mongo.create("t", "", [])
+        with pytest.raises(StoreUnavailable):
+            mongo.update("0" * 24, {"title": "t"})
         assert mongo.describe() == "mongodb (database prework)"
+    finally:
+        mongo.close()
+
+
+def test_a_mongodb_srv_name_that_does_not_resolve_is_unavailable_not_fatal() -> None:
+    mongo = MongoNotesStore(
+        MongoSettings(uri=Secret("mongodb+srv://prework.invalid/"), timeout_ms=100)
+    )
+    try:
+        with pytest.raises(StoreUnavailable):
+            mongo.ping()
     finally:
         mongo.close()
