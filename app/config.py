@@ -156,7 +156,7 @@ def read_mongo(environ: Mapping[str, str]) -> MongoSettings:
     uri = read_secret(environ, "MONGO_URI")
     check_scheme("MONGO_URI", uri, MONGO_SCHEMES)
     db = environ.get("MONGO_DB", "").strip() or "prework"
-    if not DB_NAME.match(db):
+    if not DB_NAME.fullmatch(db):
         raise ConfigError(f"MONGO_DB: {db!r} is not a valid database name")
     return MongoSettings(
         uri=uri,

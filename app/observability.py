@@ -30,7 +30,7 @@ RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctim
 
 def request_id_from(header: str | None) -> str:
     """The proxy's request id when it is 1-64 chars of [A-Za-z0-9-], else a new one."""
-    if header and REQUEST_ID.match(header):
+    if header and REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
 

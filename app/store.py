@@ -58,7 +58,7 @@ def now_iso() -> str:
 
 def is_note_id(text: str) -> bool:
     """True when `text` has the shape of a note id (24 lowercase hex digits)."""
-    return bool(NOTE_ID.match(text))
+    return bool(NOTE_ID.fullmatch(text))
 
 
 def to_note(document: Mapping[str, Any]) -> Note:

@@ -60,7 +60,7 @@ def tags_problem(value: object) -> str | None:
     """Why `value` is not a tag list, or None."""
     if not isinstance(value, list) or len(value) > TAGS_MAX:
         return f"must be a list of at most {TAGS_MAX} tags"
-    if not all(isinstance(tag, str) and TAG.match(tag) for tag in value):
+    if not all(isinstance(tag, str) and TAG.fullmatch(tag) for tag in value):
         return "each tag must be 1-32 characters of a-z, 0-9 and -"
     if len(set(value)) != len(value):
         return "tags must be distinct"
@@ -108,10 +108,10 @@ def list_parameters(args: Mapping[str, str]) -> tuple[str | None, int, str | Non
     """tag, limit and the cursor's note id of a list request; 422 naming bad ones."""
     problems: dict[str, str] = {}
     tag = args.get("tag")
-    if tag is not None and not TAG.match(tag):
+    if tag is not None and not TAG.fullmatch(tag):
         problems["tag"] = "must be 1-32 characters of a-z, 0-9 and -"
     raw_limit = args.get("limit", str(LIMIT_DEFAULT))
-    limit = int(raw_limit) if LIMIT_TEXT.match(raw_limit) else 0
+    limit = int(raw_limit) if LIMIT_TEXT.fullmatch(raw_limit) else 0
     if not 1 <= limit <= LIMIT_MAX:
         problems["limit"] = f"must be an integer from 1 to {LIMIT_MAX}"
     after = None

@@ -126,6 +126,7 @@ def test_deeply_nested_json_is_400_not_500(client: FlaskClient) -> None:
         ({"title": "x" * 201}, {"title"}),
         ({"title": "t", "body": "b" * 10_001}, {"body"}),
         ({"title": "t", "tags": ["UPPER"]}, {"tags"}),
+        ({"title": "t", "tags": ["trailing-newline\n"]}, {"tags"}),
         ({"title": "t", "tags": ["a", "a"]}, {"tags"}),
         ({"title": "t", "tags": [f"t{i}" for i in range(21)]}, {"tags"}),
         ({"title": "t", "tags": "a"}, {"tags"}),
@@ -162,7 +163,9 @@ def test_bad_list_parameters_are_422(client: FlaskClient, query: str) -> None:
     }
 
 
-@pytest.mark.parametrize("note_id", ["0" * 24, "not-an-id", "ABCDEF0123456789abcdef01"])
+@pytest.mark.parametrize(
+    "note_id", ["0" * 24, "not-an-id", "ABCDEF0123456789abcdef01", "0" * 24 + "%0A"]
+)
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_unknown_or_malformed_id_is_404(
     client: FlaskClient, method: str, note_id: str
