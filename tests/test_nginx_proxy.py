@@ -1,0 +1,377 @@
+"""A real nginx from the project's template in front of a real gunicorn, on loopback."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess  # nosec B404 - starts gunicorn
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nginx.local import LocalNginx, running_local_stack, running_nginx
+from tests.nginx_standin_app import gunicorn_command
+from tests.support import free_port, port_open, require_binary, wait_until
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+# Flood: a small rate and burst make the expected count robust on a busy machine.
+FLOOD_RATE, FLOOD_BURST, FLOOD_SECONDS, FLOOD_MAX_REQUESTS = 10, 10, 3.0, 12000
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        assert self.headers["Content-Type"] == "application/json", self.body
+        return json.loads(self.body)
+
+
+def send(
+    connection: http.client.HTTPConnection,
+    path: str = "/",
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> Reply:
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    return Reply(response.status, response.headers, response.read())
+
+
+def fetch(port: int, path: str = "/", source: str = "127.0.0.1", **kw: Any) -> Reply:
+    """One request on a fresh connection from loopback address `source`."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=20, source_address=(source, 0)
+    )
+    try:
+        return send(connection, path, **kw)
+    finally:
+        connection.close()
+
+
+def assert_json_error(reply: Reply, status: int, code: str) -> None:
+    assert reply.status == status, reply.body
+    assert reply.json()["error"]["code"] == code
+    assert set(reply.json()["error"]) == {"code", "message"}
+
+
+@contextmanager
+def running_upstream(port: int) -> Iterator[int]:
+    """The app under gunicorn on loopback `port` (the stand-in until the app lands)."""
+    process = subprocess.Popen(  # nosec B603 - fixed argv
+        gunicorn_command(port), cwd=ROOT, stdin=subprocess.DEVNULL
+    )
+    try:
+        wait_until(lambda: port_open(port), 30, "gunicorn to listen")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[int]:
+    with running_upstream(free_port()) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def proxy(upstream: int) -> Iterator[LocalNginx]:
+    """Stack defaults, except loopback addresses and a 1 s upstream timeout."""
+    require_binary("nginx", "nginx")
+    with running_nginx(upstream, free_port(), {"NGINX_UPSTREAM_TIMEOUT": "1s"}) as nginx:
+        yield nginx
+
+
+@pytest.fixture(scope="module")
+def strict_proxy(upstream: int) -> Iterator[LocalNginx]:
+    """Generous reads; one write per minute and two concurrent requests per IP.
+
+    Each test here uses its own client address (its own buckets) in 127.0.0.0/8.
+    """
+    require_binary("nginx", "nginx")
+    limits = {
+        "NGINX_RATE_LIMIT": "100r/s",
+        "NGINX_RATE_BURST": "100",
+        "NGINX_WRITE_RATE_LIMIT": "1r/m",
+        "NGINX_WRITE_BURST": "1",
+        "NGINX_CONN_LIMIT": "2",
+    }
+    with running_nginx(upstream, free_port(), limits) as nginx:
+        yield nginx
+
+
+def log_entries(nginx: LocalNginx, client: str) -> list[dict[str, Any]]:
+    return [e for e in nginx.access_log_entries() if e["remote_addr"] == client]
+
+
+def test_app_receives_the_forwarded_client_identity(proxy: LocalNginx) -> None:
+    reply = fetch(proxy.port, "/echo", headers={"Host": "notes.example"})
+    seen = reply.json()
+    headers = seen["headers"]
+    assert headers["X-Real-Ip"] == "127.0.0.1"
+    assert headers["X-Forwarded-For"] == "127.0.0.1"
+    assert headers["X-Forwarded-Proto"] == "http"
+    assert headers["Host"] == "notes.example"
+    assert seen["client_ip"] == "127.0.0.1"
+    request_id = headers["X-Request-Id"]
+    assert len(request_id) == 32 and int(request_id, 16) >= 0
+    assert reply.headers.get_all("X-Request-ID") == [request_id]
+
+
+def test_responses_carry_security_headers_and_no_server_details(
+    proxy: LocalNginx,
+) -> None:
+    for path in ("/echo", "/nginx-health", "/metrics"):
+        reply = fetch(proxy.port, path)
+        for name, value in SECURITY_HEADERS.items():
+            assert reply.headers.get_all(name) == [value], (path, name)
+        assert reply.headers.get_all("Server") == ["nginx"]
+        assert reply.headers["X-Powered-By"] is None
+
+
+def test_spoofed_forwarded_for_does_not_change_the_client_ip(
+    proxy: LocalNginx,
+) -> None:
+    spoof = {"X-Forwarded-For": "1.2.3.4", "X-Real-IP": "1.2.3.4"}
+    seen = fetch(proxy.port, "/echo", headers=spoof).json()
+    assert seen["headers"]["X-Forwarded-For"] == "1.2.3.4, 127.0.0.1"
+    assert seen["headers"]["X-Real-Ip"] == "127.0.0.1"
+    assert seen["client_ip"] == "127.0.0.1"  # ProxyFix(x_for=1): the last hop
+
+
+@pytest.mark.parametrize(
+    ("sent", "passes"),
+    [
+        ("client-trace.0001:a", True),
+        ("short", False),
+        ("bad id with spaces", False),
+        ("x" * 129, False),
+    ],
+)
+def test_a_client_request_id_passes_only_when_it_is_a_plain_token(
+    proxy: LocalNginx, sent: str, passes: bool
+) -> None:
+    reply = fetch(proxy.port, "/echo", headers={"X-Request-ID": sent})
+    received = reply.json()["headers"]["X-Request-Id"]
+    assert (received == sent) is passes
+    assert reply.headers["X-Request-ID"] == received
+
+
+def test_body_at_the_limit_passes_and_over_it_is_413_json(proxy: LocalNginx) -> None:
+    limit = 64 * 1024
+    accepted = fetch(proxy.port, "/notes", method="POST", body=b"x" * limit)
+    assert accepted.json()["body_bytes"] == limit
+    refused = fetch(proxy.port, "/notes", method="POST", body=b"x" * (limit + 1))
+    assert_json_error(refused, 413, "payload_too_large")
+
+
+def test_upstream_slower_than_the_timeout_is_504_json(proxy: LocalNginx) -> None:
+    assert_json_error(fetch(proxy.port, "/slow?sleep=3"), 504, "gateway_timeout")
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/metrics/", "/%6Detrics", "//metrics"])
+def test_metrics_are_not_reachable(proxy: LocalNginx, path: str) -> None:
+    assert_json_error(fetch(proxy.port, path), 404, "not_found")
+
+
+def test_access_log_is_json_with_upstream_address_and_time(
+    proxy: LocalNginx, upstream: int
+) -> None:
+    request_id = "log-check-0001"
+    fetch(proxy.port, "/echo", headers={"X-Request-ID": request_id})
+    entries = [e for e in proxy.access_log_entries() if e["request_id"] == request_id]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["upstream_addr"] == f"127.0.0.1:{upstream}"
+    assert float(entry["upstream_response_time"]) >= 0
+    assert entry["limit_req"] in ("PASSED", "DELAYED")
+    assert (entry["status"], entry["method"], entry["uri"]) == (200, "GET", "/echo")
+
+
+def test_flood_from_one_ip_is_held_to_rate_and_burst(upstream: int) -> None:
+    """Accepted = 1 + burst + rate x window (nginx's leaky bucket), within 10 %.
+
+    Every flood request spoofs a different X-Forwarded-For: one bucket all the same.
+    Meanwhile another client address (127.0.0.2) is served normally.
+    """
+    require_binary("nginx", "nginx")
+    limits = {
+        "NGINX_RATE_LIMIT": f"{FLOOD_RATE}r/s",
+        "NGINX_RATE_BURST": str(FLOOD_BURST),
+        "NGINX_CONN_LIMIT": "1000",
+    }
+    with running_nginx(upstream, free_port(), limits) as nginx:
+        flood = Flood(nginx.port)
+        with ThreadPoolExecutor(max_workers=33) as pool:
+            other = pool.submit(flood.other_client)
+            workers = [pool.submit(flood.worker) for _ in range(32)]
+        for worker in workers:
+            worker.result()
+        other_client = other.result()
+        entries = log_entries(nginx, "127.0.0.1")
+
+    window = flood.last_send - flood.first_send
+    expected = 1 + FLOOD_BURST + FLOOD_RATE * window
+    statuses = [status for status, _ in flood.replies]
+    accepted = statuses.count(200)
+    assert set(statuses) == {200, 429}
+    assert abs(accepted - expected) <= 0.1 * expected, (accepted, expected, window)
+    assert all(
+        json.loads(body)["error"]["code"] == "too_many_requests"
+        for status, body in flood.replies
+        if status == 429
+    )
+    rejected_in_log = [e for e in entries if e["limit_req"] == "REJECTED"]
+    assert len(rejected_in_log) == statuses.count(429)
+    assert {e["status"] for e in rejected_in_log} == {429}
+    assert other_client == [200] * FLOOD_BURST
+
+
+class Flood:
+    """Bounded load from 127.0.0.1: FLOOD_SECONDS or FLOOD_MAX_REQUESTS, first reached."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.lock = threading.Lock()
+        self.replies: list[tuple[int, bytes]] = []
+        self.limited = threading.Event()
+        self.start = time.monotonic()
+        self.first_send = float("inf")
+        self.last_send = 0.0
+
+    def next_send(self) -> int | None:
+        """Index of the next request, or None once the flood is over."""
+        now = time.monotonic()
+        with self.lock:
+            count = len(self.replies)
+            if now - self.start > FLOOD_SECONDS or count >= FLOOD_MAX_REQUESTS:
+                return None
+            self.first_send = min(self.first_send, now)
+            self.last_send = max(self.last_send, now)
+            return count
+
+    def worker(self) -> None:
+        """Requests back to back, each on a new connection, as many clients would."""
+        while (index := self.next_send()) is not None:
+            spoof = f"10.{index % 250}.{index // 250 % 250}.1"
+            reply = fetch(self.port, "/flood", headers={"X-Forwarded-For": spoof})
+            with self.lock:
+                self.replies.append((reply.status, reply.body))
+            if reply.status == 429:
+                self.limited.set()
+
+    def other_client(self) -> list[int]:
+        """Once 127.0.0.1 is being refused, a burst's worth from 127.0.0.2."""
+        assert self.limited.wait(FLOOD_SECONDS), "the flood was never limited"
+        return [
+            fetch(self.port, "/other", source="127.0.0.2").status
+            for _ in range(FLOOD_BURST)
+        ]
+
+
+def test_writes_have_their_own_stricter_limit(strict_proxy: LocalNginx) -> None:
+    """One write per minute plus a burst of one: the third write is refused."""
+    client, port = "127.0.0.3", strict_proxy.port
+    writes = [
+        fetch(port, "/notes", client, method="POST", body=b"{}"),
+        fetch(port, "/notes/1", client, method="PATCH", body=b"{}"),
+        fetch(port, "/notes/1", client, method="DELETE"),
+    ]
+    read = fetch(port, "/notes/1", client)
+    elsewhere = fetch(port, "/notes", "127.0.0.4", method="POST", body=b"{}")
+    assert [reply.status for reply in writes[:2]] == [200, 200]
+    assert_json_error(writes[2], 429, "too_many_requests")
+    assert read.status == 200
+    assert elsewhere.status == 200
+    outcomes = [e["limit_req"] for e in log_entries(strict_proxy, client)]
+    assert outcomes[2] == "REJECTED"
+    assert "REJECTED" not in outcomes[:2] + outcomes[3:]
+
+
+def test_concurrent_requests_per_ip_are_capped(strict_proxy: LocalNginx) -> None:
+    client = "127.0.0.5"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        slow = [
+            pool.submit(fetch, strict_proxy.port, "/slow?sleep=3", client)
+            for _ in range(2)
+        ]
+        third = wait_until(
+            lambda: (r := fetch(strict_proxy.port, "/fast", client)).status == 429
+            and r,
+            timeout=10,
+            what="a third concurrent request to be refused",
+        )
+        assert [future.result().status for future in slow] == [200, 200]
+    assert_json_error(third, 429, "too_many_requests")
+    refused = [e for e in log_entries(strict_proxy, client) if e["status"] == 429]
+    assert refused and refused[0]["limit_conn"] == "REJECTED"
+
+
+def test_health_location_is_exempt_from_limits(strict_proxy: LocalNginx) -> None:
+    client = "127.0.0.6"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        slow = [
+            pool.submit(fetch, strict_proxy.port, "/slow?sleep=2", client)
+            for _ in range(2)
+        ]
+        wait_until(
+            lambda: fetch(strict_proxy.port, "/fast", client).status == 429,
+            timeout=10,
+            what="the connection cap to be reached",
+        )
+        health = fetch(strict_proxy.port, "/nginx-health", client)
+        assert [future.result().status for future in slow] == [200, 200]
+    assert (health.status, health.json()) == (200, {"status": "ok"})
+
+
+def test_nginx_starts_before_its_upstream_and_reaches_it_once_up() -> None:
+    """Upstream down: 502 JSON; the same nginx serves as soon as the app listens."""
+    require_binary("nginx", "nginx")
+    port = free_port()
+    with running_nginx(port, free_port()) as nginx:
+        assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
+        with running_upstream(port):
+            assert fetch(nginx.port, "/echo").status == 200
+        assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
+
+
+def test_stack_defaults_start_without_the_web_service() -> None:
+    """Upstream `web` through resolver 127.0.0.11, which does not answer here."""
+    require_binary("nginx", "nginx")
+    stack = {"NGINX_UPSTREAM_HOST": "web", "NGINX_RESOLVER": "127.0.0.11"}
+    with running_nginx(8000, free_port(), stack) as nginx:
+        assert_json_error(fetch(nginx.port, "/"), 502, "bad_gateway")
+        assert "could not be resolved" in nginx.error_log.read_text()
+
+
+def test_local_stack_runs_nginx_and_redis(upstream: int) -> None:
+    require_binary("nginx", "nginx")
+    require_binary("redis-server", "redis-server")
+    with running_local_stack(upstream, free_port()) as local:
+        assert fetch(local.nginx.port, "/echo").status == 200
+        assert local.redis_url is not None
+        host_port = local.redis_url.split("//")[1].split("/")[0]
+        host, port = host_port.split(":")
+        with socket.create_connection((host, int(port)), 5) as redis:
+            redis.sendall(b"PING\r\n")
+            assert redis.recv(16) == b"+PONG\r\n"
