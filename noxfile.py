@@ -13,7 +13,7 @@ import nox
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = ["3.11", "3.12", "3.13"]
-PYTHON_SOURCES = ["app", "release", "tests", "benchmarks", "noxfile.py"]
+PYTHON_SOURCES = ["app", "release", "nginx", "tests", "benchmarks", "noxfile.py"]
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -45,7 +45,7 @@ def typecheck(session: nox.Session) -> None:
 def security(session: nox.Session) -> None:
     """bandit over the shipped code, with the settings in pyproject.toml."""
     session.install(*group("security"))
-    session.run("bandit", "-c", "pyproject.toml", "-q", "-r", "app", "release")
+    session.run("bandit", "-c", "pyproject.toml", "-q", "-r", "app", "release", "nginx")
 
 
 @nox.session(python=PYTHONS)

@@ -1,0 +1,1 @@
+"""The reverse proxy: nginx config template, its renderer and a local runner."""

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import socket
-import subprocess  # nosec B404 - starts the nginx and redis-server binaries
+import subprocess  # nosec B404 # starts the nginx and redis-server binaries
 import sys
 import tempfile
 import time
@@ -117,7 +117,7 @@ def nginx_command(binary: str, config: Path) -> list[str]:
 def check_config(config: Path) -> subprocess.CompletedProcess[str]:
     """`nginx -t` on a rendered nginx.conf; the result carries nginx's own words."""
     binary = find_binary("nginx", "nginx")
-    return subprocess.run(  # nosec B603 - fixed argv, no shell
+    return subprocess.run(  # nosec B603 # fixed argv, no shell
         [*nginx_command(binary, config), "-t"],
         capture_output=True,
         text=True,
@@ -189,7 +189,7 @@ def running_nginx(
         checked = check_config(config)
         if checked.returncode != 0:
             raise StartFailed(f"nginx -t failed: {checked.stderr.strip()}")
-        process = subprocess.Popen(  # nosec B603 - fixed argv, no shell
+        process = subprocess.Popen(  # nosec B603 # fixed argv, no shell
             nginx_command(binary, config), stdin=subprocess.DEVNULL
         )
         try:
@@ -209,7 +209,7 @@ def running_redis(port: int | None = None) -> Iterator[str | None]:
         return
     port = port or loopback_port()
     with temporary_prefix("redis") as folder:
-        process = subprocess.Popen(  # nosec B603 - fixed argv, no shell
+        process = subprocess.Popen(  # nosec B603 # fixed argv, no shell
             [binary, "--bind", LOOPBACK, "--port", str(port), "--dir", str(folder)]
             + ["--save", "", "--appendonly", "no", "--loglevel", "warning"],
             stdin=subprocess.DEVNULL,
@@ -229,7 +229,9 @@ def running_local_stack(
 ) -> Iterator[LocalStack]:
     """nginx in front of the app's port, and redis-server for its cache if installed."""
     with ExitStack() as stack:
-        nginx = stack.enter_context(running_nginx(upstream_port, listen_port, overrides))
+        nginx = stack.enter_context(
+            running_nginx(upstream_port, listen_port, overrides)
+        )
         redis_url = stack.enter_context(running_redis())
         yield LocalStack(nginx=nginx, redis_url=redis_url)
 

@@ -50,7 +50,7 @@ def template_variables(template: str) -> set[str]:
 
 
 def read_template_env(path: Path = TEMPLATE_ENV) -> dict[str, str]:
-    """KEY=VALUE lines of an env file (as docker's env_file reads them), comments skipped."""
+    """KEY=VALUE lines of an env file, as docker's env_file reads them."""
     variables: dict[str, str] = {}
     for number, raw in enumerate(path.read_text().splitlines(), start=1):
         line = raw.strip()

@@ -1,10 +1,10 @@
-"""The proxy template renders like the image's envsubst, and nginx accepts the result."""
+"""The proxy template renders as the image's envsubst does, and nginx accepts it."""
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess  # nosec B404 - runs envsubst and nginx -t
+import subprocess  # nosec B404 # runs envsubst and nginx -t
 from pathlib import Path
 
 import pytest
@@ -74,8 +74,9 @@ def test_renderer_matches_the_images_envsubst() -> None:
     stack = read_template_env()
     wanted = re.compile(stack["NGINX_ENVSUBST_FILTER"])
     environment = {**os.environ, **stack, "nginx_lower_case": "not-substituted"}
-    shell_format = " ".join(f"${{{name}}}" for name in environment if wanted.search(name))
-    image = subprocess.run(  # nosec B603 - fixed argv
+    names = [name for name in environment if wanted.search(name)]
+    shell_format = " ".join(f"${{{name}}}" for name in names)
+    image = subprocess.run(  # nosec B603 # fixed argv
         [envsubst, shell_format],
         input=TEMPLATE.read_text(),
         capture_output=True,
@@ -97,7 +98,7 @@ def test_renderer_matches_the_images_envsubst() -> None:
     ],
 )
 def test_nginx_accepts_the_rendered_config(overrides: dict[str, str]) -> None:
-    """`nginx -t`; with the stack defaults it resolves nothing, so `web` may not exist."""
+    """`nginx -t` passes; with stack defaults too, as it resolves `web` only later."""
     require_binary("nginx", "nginx")
     with temporary_prefix("nginx-t") as prefix:
         result = check_config(write_local_config(prefix, overrides))
