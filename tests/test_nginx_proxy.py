@@ -310,7 +310,7 @@ def test_writes_have_their_own_stricter_limit(strict_proxy: LocalNginx) -> None:
     assert "REJECTED" not in outcomes[:2] + outcomes[3:]
 
 
-def refused(port: int, client: str) -> Reply | None:
+def refused_reply(port: int, client: str) -> Reply | None:
     """A quick request from `client`, when nginx refuses it."""
     reply = fetch(port, "/fast", client)
     return reply if reply.status == 429 else None
@@ -324,7 +324,7 @@ def test_concurrent_requests_per_ip_are_capped(strict_proxy: LocalNginx) -> None
             for _ in range(2)
         ]
         third = wait_until(
-            lambda: refused(strict_proxy.port, client),
+            lambda: refused_reply(strict_proxy.port, client),
             timeout=10,
             what="a third concurrent request to be refused",
         )
@@ -342,7 +342,7 @@ def test_health_location_is_exempt_from_limits(strict_proxy: LocalNginx) -> None
             for _ in range(2)
         ]
         wait_until(
-            lambda: refused(strict_proxy.port, client),
+            lambda: refused_reply(strict_proxy.port, client),
             timeout=10,
             what="the connection cap to be reached",
         )
