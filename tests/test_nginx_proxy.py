@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from nginx.local import LocalNginx, running_local_stack, running_nginx
+from nginx.local import LocalNginx, running_local_stack, running_nginx, wait_for_port
 from tests.nginx_standin_app import gunicorn_command
-from tests.support import free_port, port_open, require_binary, wait_until
+from tests import support
+from tests.support import require_binary, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +31,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
+HANDED_OUT: set[int] = set()
 # Flood: a small rate and burst make the expected count robust on a busy machine.
 FLOOD_RATE, FLOOD_BURST, FLOOD_SECONDS, FLOOD_MAX_REQUESTS = 10, 10, 3.0, 12000
 
@@ -68,6 +70,17 @@ def fetch(port: int, path: str = "/", source: str = "127.0.0.1", **kw: Any) -> R
         connection.close()
 
 
+def free_port() -> int:
+    """A free loopback port never handed out before in this session.
+
+    Two bare probes can return the same port, e.g. nginx's and its upstream's.
+    """
+    while (port := support.free_port()) in HANDED_OUT:
+        pass
+    HANDED_OUT.add(port)
+    return port
+
+
 def assert_json_error(reply: Reply, status: int, code: str) -> None:
     assert reply.status == status, reply.body
     assert reply.json()["error"]["code"] == code
@@ -81,7 +94,7 @@ def running_upstream(port: int) -> Iterator[int]:
         gunicorn_command(port), cwd=ROOT, stdin=subprocess.DEVNULL
     )
     try:
-        wait_until(lambda: port_open(port), 30, "gunicorn to listen")
+        wait_for_port(process, port, "gunicorn")
         yield port
     finally:
         process.terminate()
