@@ -213,6 +213,7 @@ def running_redis(port: int | None = None) -> Iterator[str | None]:
             [binary, "--bind", LOOPBACK, "--port", str(port), "--dir", str(folder)]
             + ["--save", "", "--appendonly", "no", "--loglevel", "warning"],
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # its banner; warnings go there too
         )
         try:
             wait_for_port(process, port, "redis-server")

@@ -60,8 +60,10 @@ def echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[by
 app = ProxyFix(echo, x_for=1, x_proto=1)
 
 
-def gunicorn_command(port: int, workers: int = 2, threads: int = 8) -> list[str]:
-    """argv that serves UPSTREAM_APP with gunicorn on loopback `port`."""
+def gunicorn_command(
+    port: int, app: str = UPSTREAM_APP, workers: int = 2, threads: int = 8
+) -> list[str]:
+    """argv that serves `app` with gunicorn on loopback `port`."""
     return [
         sys.executable,
         "-m",
@@ -74,7 +76,8 @@ def gunicorn_command(port: int, workers: int = 2, threads: int = 8) -> list[str]
         "gthread",
         "--threads",
         str(threads),
+        "--no-control-socket",
         "--graceful-timeout",
         "2",
-        UPSTREAM_APP,
+        app,
     ]

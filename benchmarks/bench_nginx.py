@@ -1,0 +1,192 @@
+"""Throughput and p99 latency of a GET straight to gunicorn versus through nginx.
+
+One run, side by side, same machine, load from Debian's `wrk` on loopback. The rate
+and connection limits are raised for the measurement (a benchmark is one client).
+A third row measures the road not taken: an `upstream` block with keep-alive
+(no re-resolution on nginx 1.22), to size the trade-off.
+Run: `nox -s bench -- nginx`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess  # nosec B404 # starts gunicorn, nginx and wrk
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # nginx/ and tests/ are not installed packages
+
+from benchmarks.cached_notes_app import UPSTREAM_APP as CACHED_APP  # noqa: E402
+from nginx.local import (  # noqa: E402
+    find_binary,
+    loopback_port,
+    nginx_command,
+    running_nginx,
+    running_redis,
+    stop,
+    temporary_prefix,
+    wait_for_port,
+)
+from nginx.render import write_local_config  # noqa: E402
+from tests.nginx_standin_app import UPSTREAM_APP as ECHO_APP  # noqa: E402
+from tests.nginx_standin_app import gunicorn_command  # noqa: E402
+
+PATH = "/api/notes/1"
+CONNECTIONS, THREADS, SECONDS, WARMUP_SECONDS, ROUNDS = 32, 2, 5, 2, 5
+RAISED_LIMITS = {
+    "NGINX_RATE_LIMIT": "1000000r/s",
+    "NGINX_RATE_BURST": "1000000",
+    "NGINX_CONN_LIMIT": "10000",
+}
+DURATION_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One wrk measurement."""
+
+    name: str
+    requests_per_second: float
+    p99_ms: float
+
+
+def wrk(url: str, seconds: int) -> tuple[float, float]:
+    """Requests/s and p99 latency (ms) of wrk against `url` for `seconds`."""
+    binary = find_binary("wrk", "wrk")
+    output = subprocess.run(  # nosec B603 # fixed argv
+        [binary, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise SystemExit(f"wrk saw errors from {url}:\n{output}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
+    if not rate or not p99:
+        raise SystemExit(f"unexpected wrk output:\n{output}")
+    return float(rate.group(1)), float(p99.group(1)) * DURATION_UNITS[p99.group(2)]
+
+
+@contextmanager
+def running_gunicorn(app: str, port: int) -> Iterator[None]:
+    """`app` under gunicorn (2 gthread workers), as in the proxy tests."""
+    process = subprocess.Popen(  # nosec B603 # fixed argv
+        gunicorn_command(port, app), cwd=ROOT, stdin=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(process, port, "gunicorn")
+        yield
+    finally:
+        stop(process)
+
+
+@contextmanager
+def running_keepalive_nginx(upstream_port: int, listen_port: int) -> Iterator[None]:
+    """The project's config with proxy_pass swapped for a keep-alive upstream block."""
+    variables = {
+        "NGINX_LISTEN": f"127.0.0.1:{listen_port}",
+        "NGINX_UPSTREAM_HOST": "127.0.0.1",
+        "NGINX_UPSTREAM_PORT": str(upstream_port),
+        "NGINX_RESOLVER": "127.0.0.1",
+        **RAISED_LIMITS,
+    }
+    with temporary_prefix("nginx-keepalive") as prefix:
+        config = write_local_config(prefix, variables)
+        server = prefix / "conf.d" / "default.conf"
+        text = (
+            server.read_text()
+            .replace(
+                "proxy_pass http://$prework_upstream;", "proxy_pass http://keepalive;"
+            )
+            .replace('Connection "close";', 'Connection "";')
+        )
+        block = (
+            f"upstream keepalive {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}"
+        )
+        server.write_text(f"{block}\n{text}")
+        binary = find_binary("nginx", "nginx")
+        process = subprocess.Popen(  # nosec B603 # fixed argv
+            nginx_command(binary, config), stdin=subprocess.DEVNULL
+        )
+        try:
+            wait_for_port(process, listen_port, "nginx (keep-alive variant)")
+            yield
+        finally:
+            stop(process)
+
+
+def distinct_ports(count: int) -> list[int]:
+    """`count` different free loopback ports (two probes may return the same one)."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(loopback_port())
+    return sorted(ports)
+
+
+def measure(app: str, label: str) -> list[Result]:
+    """Direct, through the project's nginx and through the keep-alive variant.
+
+    All three run at once and are measured in interleaved rounds, so a noisy
+    neighbour on the shared machine hits each path alike; medians are reported.
+    """
+    upstream, proxied, keepalive = distinct_ports(3)
+    paths = {
+        f"{label}: direct": upstream,
+        f"{label}: nginx as shipped (re-resolving)": proxied,
+        f"{label}: nginx, upstream block + keepalive": keepalive,
+    }
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+    with ExitStack() as stack:
+        stack.enter_context(running_gunicorn(app, upstream))
+        stack.enter_context(running_nginx(upstream, proxied, RAISED_LIMITS))
+        stack.enter_context(running_keepalive_nginx(upstream, keepalive))
+        for port in paths.values():
+            wrk(f"http://127.0.0.1:{port}{PATH}", WARMUP_SECONDS)
+        for _ in range(ROUNDS):
+            for name, port in paths.items():
+                samples[name].append(wrk(f"http://127.0.0.1:{port}{PATH}", SECONDS))
+    return [
+        Result(
+            name,
+            statistics.median(rate for rate, _ in runs),
+            statistics.median(p99 for _, p99 in runs),
+        )
+        for name, runs in samples.items()
+    ]
+
+
+def main() -> None:
+    """Both stand-in apps, each direct and through two nginx configurations."""
+    with running_redis() as redis_url:
+        if redis_url is None:
+            raise SystemExit(
+                "redis-server not found: install the Debian package 'redis-server'"
+            )
+        os.environ["REDIS_URL"] = redis_url
+        results = measure(CACHED_APP, "cached GET (Flask + Redis)")
+    results += measure(ECHO_APP, "WSGI echo")
+    print(
+        f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s --latency, GET {PATH};"
+        f" median of {ROUNDS} interleaved rounds"
+    )
+    print("| app: path | requests/s | p99 (ms) | vs direct |")
+    print("| --- | ---: | ---: | ---: |")
+    for index, result in enumerate(results):
+        share = (
+            result.requests_per_second / results[index - index % 3].requests_per_second
+        )
+        print(
+            f"| {result.name} | {result.requests_per_second:,.0f}"
+            f" | {result.p99_ms:.2f} | {share:.0%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
