@@ -237,6 +237,14 @@ def running_local_stack(
         yield LocalStack(nginx=nginx, redis_url=redis_url)
 
 
+def check_stack_config() -> int:
+    """`nginx -t` on the template rendered with the stack defaults; nginx's exit code."""
+    with temporary_prefix("nginx-t") as prefix:
+        result = check_config(write_local_config(prefix))
+    print(result.stderr.strip().replace(str(prefix), "<prefix>"), file=sys.stderr)
+    return result.returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the local proxy in front of an app that listens on --upstream-port."""
     parser = argparse.ArgumentParser(
@@ -246,8 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("PREWORK_HTTP_PORT", "8080"))
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only run `nginx -t` on the config rendered with nginx/template.env",
+    )
     args = parser.parse_args(argv)
     try:
+        if args.check:
+            return check_stack_config()
         with running_local_stack(args.upstream_port, args.port) as local:
             print(f"nginx on {local.nginx.url} -> 127.0.0.1:{args.upstream_port}")
             print(f"access log: {local.nginx.access_log}")

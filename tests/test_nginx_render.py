@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import subprocess  # nosec B404 # runs envsubst and nginx -t
 from pathlib import Path
 
@@ -120,3 +121,16 @@ def test_local_config_keeps_everything_in_its_prefix(tmp_path: Path) -> None:
     assert paths and all(path.startswith(str(tmp_path)) for path in paths)
     server = (tmp_path / "conf.d" / "default.conf").read_text()
     assert f"access_log {tmp_path}/logs/access.log prework_json;" in server
+
+
+def test_check_command_runs_nginx_t_on_the_stack_config() -> None:
+    require_binary("nginx", "nginx")
+    result = subprocess.run(  # nosec B603 # fixed argv
+        [sys.executable, "-m", "nginx.local", "--check"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "<prefix>/nginx.conf test is successful" in result.stderr
