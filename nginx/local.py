@@ -238,7 +238,7 @@ def running_local_stack(
 
 
 def check_stack_config() -> int:
-    """`nginx -t` on the template rendered with the stack defaults; nginx's exit code."""
+    """`nginx -t` on the template rendered with the stack defaults; its exit code."""
     with temporary_prefix("nginx-t") as prefix:
         result = check_config(write_local_config(prefix))
     print(result.stderr.strip().replace(str(prefix), "<prefix>"), file=sys.stderr)
