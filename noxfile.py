@@ -6,6 +6,8 @@ Tool pins live once, in pyproject's dependency groups; sessions read them from t
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import nox
@@ -77,18 +79,45 @@ def pre_commit(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def serve(session: nox.Session) -> None:
-    """The app under gunicorn on 127.0.0.1:$PREWORK_APP_PORT (8000), embedded store."""
+    """The app under gunicorn on 127.0.0.1:$PREWORK_APP_PORT (8000), embedded store.
+
+    `-- --proxy` puts nginx in front on $PREWORK_HTTP_PORT (8080), plus redis-server.
+    """
     session.install("-e", ".")
     port = os.environ.get("PREWORK_APP_PORT", "8000")
-    session.log(f"serving http://127.0.0.1:{port}/ (Ctrl-C stops it)")
-    session.run(
-        "gunicorn",
-        "--config",
-        str(ROOT / "gunicorn.conf.py"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        env={"APP_ENV": "development"},
-    )
+    env = {"APP_ENV": "development"}
+    with ExitStack() as stack:
+        if "--proxy" in session.posargs:
+            env.update(start_local_proxy(session, stack, int(port)))
+        session.log(f"serving http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+        session.run(
+            "gunicorn",
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            env=env,
+        )
+
+
+def start_local_proxy(
+    session: nox.Session, stack: ExitStack, app_port: int
+) -> dict[str, str]:
+    """nginx (and redis-server when installed) in front of the app; the app's env."""
+    sys.path.insert(0, str(ROOT))  # nginx/ is not an installed package
+    from nginx.local import MissingBinary, StartFailed, running_local_stack
+
+    http_port = int(os.environ.get("PREWORK_HTTP_PORT", "8080"))
+    try:
+        local = stack.enter_context(running_local_stack(app_port, http_port))
+    except (MissingBinary, StartFailed) as error:
+        session.error(str(error))
+    session.log(f"nginx on {local.nginx.url}/, access log {local.nginx.access_log}")
+    if local.redis_url is None:
+        session.log("redis-server is not installed: the cache is off")
+        return {}
+    session.log(f"redis-server at {local.redis_url}")
+    return {"REDIS_URL": local.redis_url}
 
 
 @nox.session(default=False)

@@ -178,13 +178,14 @@ def test_spoofed_forwarded_for_does_not_change_the_client_ip(
 @pytest.mark.parametrize(
     ("sent", "passes"),
     [
-        ("client-trace.0001:a", True),
-        ("short", False),
+        ("client-trace-0001", True),
+        ("x" * 64, True),
+        ("x" * 65, False),
         ("bad id with spaces", False),
-        ("x" * 129, False),
+        ("dotted.id", False),
     ],
 )
-def test_a_client_request_id_passes_only_when_it_is_a_plain_token(
+def test_a_client_request_id_passes_only_when_the_app_would_accept_it(
     proxy: LocalNginx, sent: str, passes: bool
 ) -> None:
     reply = fetch(proxy.port, "/echo", headers={"X-Request-ID": sent})
