@@ -20,6 +20,7 @@ import pytest
 
 from nginx.local import LocalNginx, running_local_stack, running_nginx, wait_for_port
 from tests.nginx_standin_app import gunicorn_command
+from tests.processes import GunicornServer
 from tests import support
 from tests.support import require_binary, wait_until
 
@@ -455,3 +456,33 @@ def test_local_stack_runs_nginx_and_redis(upstream: int) -> None:
         with socket.create_connection((host, int(port)), 5) as redis:
             redis.sendall(b"PING\r\n")
             assert redis.recv(16) == b"+PONG\r\n"
+
+
+def app_log_entry(log: Path, request_id: str) -> dict[str, Any] | None:
+    """The app's JSON access line for `request_id`, once it is written."""
+    for line in log.read_text().splitlines() if log.exists() else []:
+        if line.startswith("{") and json.loads(line).get("request_id") == request_id:
+            entry: dict[str, Any] = json.loads(line)
+            return entry
+    return None
+
+
+def test_the_real_app_behind_nginx_sees_and_logs_the_real_client(
+    tmp_path: Path,
+) -> None:
+    """`app:create_app()` under gunicorn: client IP, request id, its own JSON errors."""
+    require_binary("nginx", "nginx")
+    log = tmp_path / "app.log"
+    settings = {"APP_ENV": "test", "EMBEDDED_STORE_DIR": str(tmp_path / "db")}
+    with GunicornServer(settings, log_path=log) as app_server:
+        with running_nginx(app_server.port, free_port()) as nginx:
+            spoof = {"X-Forwarded-For": "1.2.3.4", "X-Request-ID": "trace-0001"}
+            home = fetch(nginx.port, "/", headers=spoof)
+            missing = fetch(nginx.port, "/api/notes/0123456789abcdef01234567")
+            entry = wait_until(
+                lambda: app_log_entry(log, "trace-0001"), 10, "the app's log line"
+            )
+    assert (home.status, home.json()["service"]) == (200, "prework")
+    assert home.headers.get_all("X-Request-ID") == ["trace-0001"]
+    assert entry["client_ip"] == "127.0.0.1"
+    assert_json_error(missing, 404, "not_found")
