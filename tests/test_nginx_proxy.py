@@ -18,10 +18,16 @@ from typing import Any
 
 import pytest
 
-from nginx.local import LocalNginx, running_local_stack, running_nginx, wait_for_port
+from nginx.local import (
+    LocalNginx,
+    running_local_stack,
+    running_nginx,
+    stop,
+    wait_for_port,
+)
+from tests import support
 from tests.nginx_standin_app import gunicorn_command
 from tests.processes import GunicornServer
-from tests import support
 from tests.support import require_binary, wait_until
 
 pytestmark = pytest.mark.slow
@@ -91,7 +97,10 @@ def assert_json_error(reply: Reply, status: int, code: str) -> None:
 
 @contextmanager
 def running_upstream(port: int) -> Iterator[int]:
-    """The app under gunicorn on loopback `port` (the stand-in until the app lands)."""
+    """The stand-in app (echoes headers, `?sleep=`) under gunicorn on `port`.
+
+    The real app behind nginx has its own test at the end of this module.
+    """
     process = subprocess.Popen(  # nosec B603 # fixed argv
         gunicorn_command(port), cwd=ROOT, stdin=subprocess.DEVNULL
     )
@@ -99,8 +108,7 @@ def running_upstream(port: int) -> Iterator[int]:
         wait_for_port(process, port, "gunicorn")
         yield port
     finally:
-        process.terminate()
-        process.wait(15)
+        stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +129,7 @@ def proxy(upstream: int) -> Iterator[LocalNginx]:
 
 @pytest.fixture(scope="module")
 def strict_proxy(upstream: int) -> Iterator[LocalNginx]:
-    """Generous reads; one write per minute and two concurrent requests per IP.
+    """Generous reads; one write per minute (burst 1); two concurrent requests per IP.
 
     Each test here uses its own client address (its own buckets) in 127.0.0.0/8.
     """
