@@ -378,12 +378,17 @@ def test_health_location_is_exempt_from_limits(strict_proxy: LocalNginx) -> None
 def test_nginx_starts_before_its_upstream_and_reaches_it_once_up() -> None:
     """Upstream down: 502 JSON; the same nginx serves as soon as the app listens."""
     require_binary("nginx", "nginx")
-    port = free_port()
-    with running_nginx(port, free_port()) as nginx:
-        assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
-        with running_upstream(port):
-            assert fetch(nginx.port, "/echo").status == 200
-        assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
+    # Bound but not listening: connections are refused, and no other socket on the
+    # busy machine can take the port as its own before gunicorn binds it.
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        port: int = placeholder.getsockname()[1]
+        with running_nginx(port, free_port()) as nginx:
+            assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
+            placeholder.close()
+            with running_upstream(port):
+                assert fetch(nginx.port, "/echo").status == 200
+            assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
 
 
 def test_stack_defaults_start_without_the_web_service() -> None:
