@@ -96,9 +96,10 @@ def handle_store_unavailable(error: StoreUnavailable) -> Response:
 
 
 def handle_unexpected(error: Exception) -> Response:
-    """Anything else: logged with its trace, answered with the request id only."""
-    if isinstance(error, HTTPException):
-        return handle_http_exception(error)
+    """Anything else: logged with its trace, answered with the request id only.
+
+    HTTPExceptions never get here: Flask picks their more specific handler.
+    """
     LOG.exception("unhandled exception")
     request_id = g.get("request_id", "unknown")
     return error_response(

@@ -58,8 +58,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure_logging(level: int) -> logging.Logger:
-    """The `prework` logger, writing JSON lines to stdout (replacing old handlers)."""
+def configure_logging(level: int) -> None:
+    """Make the `prework` logger write JSON lines to stdout (replacing old handlers)."""
     logger = logging.getLogger("prework")
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
@@ -68,7 +68,6 @@ def configure_logging(level: int) -> logging.Logger:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
-    return logger
 
 
 class Metrics:
