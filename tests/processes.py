@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import requests
 
@@ -33,7 +34,30 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 35.0) -> int
     return process.returncode
 
 
-class RedisServer:
+class ServerProcess:
+    """A server a test starts on entry and stops on exit, even when the test fails."""
+
+    def start(self) -> Self:
+        """Start the server and return once it answers."""
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        """Stop the server if it runs."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(ServerProcess):
     """A throwaway redis-server on 127.0.0.1 (no persistence), maybe with a password."""
 
     def __init__(self, workdir: Path, password: str | None = None) -> None:
@@ -48,7 +72,7 @@ class RedisServer:
         """redis://127.0.0.1:PORT/0 (without the password)."""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
+    def start(self) -> Self:
         """Start redis-server and wait until it accepts connections."""
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
@@ -66,19 +90,8 @@ class RedisServer:
             stop_process(self.process, 10)
             self.process = None
 
-    def __enter__(self) -> RedisServer:
-        return self.start()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class GunicornServer:
+class GunicornServer(ServerProcess):
     """`gunicorn -c gunicorn.conf.py APP` on a free loopback port, from the repo."""
 
     def __init__(
@@ -101,7 +114,7 @@ class GunicornServer:
         """http://127.0.0.1:PORT"""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait: bool = True) -> GunicornServer:
+    def start(self, wait: bool = True) -> Self:
         """Start gunicorn; with `wait`, return once /healthz answers 200."""
         argv = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
         argv += ["-b", f"127.0.0.1:{self.port}", *self.extra_args, self.app]
@@ -134,14 +147,3 @@ class GunicornServer:
             code = stop_process(self.process)
             self.process = None
         return code
-
-    def __enter__(self) -> GunicornServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
