@@ -12,6 +12,8 @@ from typing import TypeVar
 import pytest
 
 T = TypeVar("T")
+# Ports free_port returned in this test session.
+HANDED_OUT: set[int] = set()
 
 
 def services_required() -> bool:
@@ -38,11 +40,17 @@ def require_binary(name: str, package: str) -> str:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on `host` right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port that is free on `host` right now, never handed out before.
+
+    Two bare probes can return the same port, e.g. for nginx and its upstream.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in HANDED_OUT:
+            HANDED_OUT.add(port)
+            return port
 
 
 def wait_until(

@@ -25,10 +25,9 @@ from nginx.local import (
     stop,
     wait_for_port,
 )
-from tests import support
 from tests.nginx_standin_app import gunicorn_command
 from tests.processes import GunicornServer
-from tests.support import require_binary, wait_until
+from tests.support import free_port, require_binary, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +38,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
-HANDED_OUT: set[int] = set()
 # Flood: a small rate and burst make the expected count robust on a busy machine.
 FLOOD_RATE, FLOOD_BURST, FLOOD_SECONDS, FLOOD_MAX_REQUESTS = 10, 10, 3.0, 12000
 
@@ -76,17 +74,6 @@ def fetch(port: int, path: str = "/", source: str = "127.0.0.1", **kw: Any) -> R
         return send(connection, path, **kw)
     finally:
         connection.close()
-
-
-def free_port() -> int:
-    """A free loopback port never handed out before in this session.
-
-    Two bare probes can return the same port, e.g. nginx's and its upstream's.
-    """
-    while (port := support.free_port()) in HANDED_OUT:
-        pass
-    HANDED_OUT.add(port)
-    return port
 
 
 def assert_json_error(reply: Reply, status: int, code: str) -> None:
