@@ -327,38 +327,36 @@ def refused_reply(port: int, client: str) -> Reply | None:
     return reply if reply.status == 429 else None
 
 
-def test_concurrent_requests_per_ip_are_capped(strict_proxy: LocalNginx) -> None:
-    client = "127.0.0.5"
+@contextmanager
+def connection_cap_reached(port: int, client: str, sleep: int) -> Iterator[Reply]:
+    """Two slow requests from `client` fill a cap of two; yields the refused third.
+
+    On leaving, both slow requests must have been answered 200.
+    """
     with ThreadPoolExecutor(max_workers=2) as pool:
         slow = [
-            pool.submit(fetch, strict_proxy.port, "/slow?sleep=3", client)
-            for _ in range(2)
+            pool.submit(fetch, port, f"/slow?sleep={sleep}", client) for _ in range(2)
         ]
-        third = wait_until(
-            lambda: refused_reply(strict_proxy.port, client),
+        yield wait_until(
+            lambda: refused_reply(port, client),
             timeout=10,
-            what="a third concurrent request to be refused",
+            what=f"a third concurrent request from {client} to be refused",
         )
         assert [future.result().status for future in slow] == [200, 200]
-    assert_json_error(third, 429, "too_many_requests")
+
+
+def test_concurrent_requests_per_ip_are_capped(strict_proxy: LocalNginx) -> None:
+    client = "127.0.0.5"
+    with connection_cap_reached(strict_proxy.port, client, sleep=3) as third:
+        assert_json_error(third, 429, "too_many_requests")
     refused = [e for e in log_entries(strict_proxy, client) if e["status"] == 429]
     assert refused and refused[0]["limit_conn"] == "REJECTED"
 
 
 def test_health_location_is_exempt_from_limits(strict_proxy: LocalNginx) -> None:
     client = "127.0.0.6"
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        slow = [
-            pool.submit(fetch, strict_proxy.port, "/slow?sleep=2", client)
-            for _ in range(2)
-        ]
-        wait_until(
-            lambda: refused_reply(strict_proxy.port, client),
-            timeout=10,
-            what="the connection cap to be reached",
-        )
+    with connection_cap_reached(strict_proxy.port, client, sleep=2):
         health = fetch(strict_proxy.port, "/nginx-health", client)
-        assert [future.result().status for future in slow] == [200, 200]
     assert (health.status, health.json()) == (200, {"status": "ok"})
 
 
