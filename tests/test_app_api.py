@@ -18,6 +18,7 @@ NOTE = {"title": "Groceries", "body": "milk", "tags": ["home", "todo"]}
 
 
 def create(client: FlaskClient, **fields: Any) -> dict[str, Any]:
+    """A new note: NOTE with `fields` changed."""
     response = client.post("/api/notes", json={**NOTE, **fields})
     assert response.status_code == 201, response.json
     note: dict[str, Any] = response.json  # type: ignore[assignment]
@@ -25,6 +26,7 @@ def create(client: FlaskClient, **fields: Any) -> dict[str, Any]:
 
 
 def error_code(response: Any) -> str:
+    """The error code of a JSON error response, which must carry a message."""
     code: str = response.json["error"]["code"]
     assert isinstance(response.json["error"]["message"], str)
     return code

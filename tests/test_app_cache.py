@@ -20,10 +20,12 @@ pytestmark = pytest.mark.slow
 
 
 def cached_app(make_app: AppFactory, redis: RedisServer, **environ: str) -> Flask:
+    """An app caching in `redis` for 30 s."""
     return make_app(REDIS_URL=redis.url, CACHE_TTL_SECONDS="30", **environ)
 
 
 def new_note(client: Any, title: str = "cached") -> str:
+    """The id of a new note."""
     response = client.post("/api/notes", json={"title": title, "tags": ["c"]})
     assert response.status_code == 201
     note_id: str = response.json["id"]
@@ -31,6 +33,7 @@ def new_note(client: Any, title: str = "cached") -> str:
 
 
 def x_cache(client: Any, note_id: str) -> str:
+    """The X-Cache header of reading note `note_id`."""
     response = client.get(f"/api/notes/{note_id}")
     assert response.status_code == 200
     status: str = response.headers["X-Cache"]

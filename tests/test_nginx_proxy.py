@@ -44,11 +44,14 @@ FLOOD_RATE, FLOOD_BURST, FLOOD_SECONDS, FLOOD_MAX_REQUESTS = 10, 10, 3.0, 12000
 
 @dataclass(frozen=True)
 class Reply:
+    """One HTTP response, read in full."""
+
     status: int
     headers: http.client.HTTPMessage
     body: bytes
 
     def json(self) -> Any:
+        """The body parsed; it must be sent as application/json."""
         assert self.headers["Content-Type"] == "application/json", self.body
         return json.loads(self.body)
 
@@ -60,6 +63,7 @@ def send(
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
 ) -> Reply:
+    """One request on an open `connection`, its response read in full."""
     connection.request(method, path, body=body, headers=headers or {})
     response = connection.getresponse()
     return Reply(response.status, response.headers, response.read())
@@ -77,6 +81,7 @@ def fetch(port: int, path: str = "/", source: str = "127.0.0.1", **kw: Any) -> R
 
 
 def assert_json_error(reply: Reply, status: int, code: str) -> None:
+    """`reply` is an error in the app's shape with this status and code."""
     assert reply.status == status, reply.body
     assert reply.json()["error"]["code"] == code
     assert set(reply.json()["error"]) == {"code", "message"}
@@ -100,6 +105,7 @@ def running_upstream(port: int) -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[int]:
+    """The stand-in app's port, shared by the module's tests."""
     with running_upstream(free_port()) as port:
         yield port
 
@@ -133,6 +139,7 @@ def strict_proxy(upstream: int) -> Iterator[LocalNginx]:
 
 
 def log_entries(nginx: LocalNginx, client: str) -> list[dict[str, Any]]:
+    """The access log entries of requests from `client`."""
     return [e for e in nginx.access_log_entries() if e["remote_addr"] == client]
 
 
@@ -405,6 +412,7 @@ class StubDns:
         return header + question + record + socket.inet_aton(self.address)
 
     def serve(self) -> None:
+        """Answer queries until stopped."""
         while not self.stopped.is_set():
             try:
                 query, client = self.sock.recvfrom(512)
