@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+from pymongo.errors import PyMongoError
+from pymongo.uri_parser import parse_uri
+
 AppEnv = Literal["production", "development", "test"]
 APP_ENVS: tuple[AppEnv, ...] = ("production", "development", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -151,10 +154,24 @@ def check_scheme(name: str, secret: Secret | None, schemes: tuple[str, ...]) -> 
         raise ConfigError(f"{name}: must start with {' or '.join(schemes)}")
 
 
+def check_mongo_uri(uri: Secret | None) -> None:
+    """Refuse a malformed mongodb:// URI in pymongo's words, which never quote it.
+
+    A mongodb+srv:// URI is left to the client: parsing it resolves DNS.
+    """
+    if uri is None or not uri.reveal().startswith("mongodb://"):
+        return
+    try:
+        parse_uri(uri.reveal(), warn=True)
+    except (PyMongoError, ValueError) as error:
+        raise ConfigError(f"MONGO_URI: not a valid MongoDB URI: {error}") from None
+
+
 def read_mongo(environ: Mapping[str, str]) -> MongoSettings:
     """The MongoDB settings."""
     uri = read_secret(environ, "MONGO_URI")
     check_scheme("MONGO_URI", uri, MONGO_SCHEMES)
+    check_mongo_uri(uri)
     db = environ.get("MONGO_DB", "").strip() or "prework"
     if not DB_NAME.fullmatch(db):
         raise ConfigError(f"MONGO_DB: {db!r} is not a valid database name")

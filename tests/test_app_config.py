@@ -64,6 +64,8 @@ def test_redis_password_file_goes_with_redis_url(tmp_path: Path) -> None:
         ),
         ({"MONGO_URI_FILE": "/nonexistent/mongo_uri"}, "MONGO_URI_FILE"),
         ({"MONGO_URI": f"http://{SECRET}@host/"}, "MONGO_URI"),
+        ({"MONGO_URI": f"mongodb://user:{SECRET}@host:27o17/"}, "MONGO_URI"),
+        ({"MONGO_URI": f"mongodb://user:{SECRET}:x@host/"}, "MONGO_URI"),
         ({"REDIS_URL": f"tcp://:{SECRET}@host/"}, "REDIS_URL"),
         ({"REDIS_PASSWORD": SECRET}, "REDIS_PASSWORD"),
         ({"MONGO_DB": "a b"}, "MONGO_DB"),
