@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -221,8 +220,3 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         version_file=read_path(environ, "PREWORK_VERSION_FILE"),
         git_sha=environ.get("GIT_SHA", "").strip() or None,
     )
-
-
-def log_level_number(settings: Settings) -> int:
-    """The `logging` level number of LOG_LEVEL."""
-    return cast(int, logging.getLevelName(settings.log_level))

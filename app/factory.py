@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import notes_routes, service_routes
 from app.cache import open_cache
-from app.config import ConfigError, Settings, load_settings, log_level_number
+from app.config import ConfigError, Settings, load_settings
 from app.errors import register_error_handlers
 from app.observability import Metrics, configure_logging, install_request_hooks
 from app.services import EXTENSION, Services
@@ -47,7 +47,7 @@ def settings_from(config: Settings | Mapping[str, str] | None) -> Settings:
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     """The Flask app for `config` (Settings, an environment mapping, or os.environ)."""
     settings = settings_from(config)
-    configure_logging(log_level_number(settings))
+    configure_logging(settings.log_level)
     app = Flask(__name__.split(".")[0])
     app.config.update(
         SECRET_KEY=settings.secret_key.reveal(),

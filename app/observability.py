@@ -58,8 +58,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure_logging(level: int) -> None:
-    """Make the `prework` logger write JSON lines to stdout (replacing old handlers)."""
+def configure_logging(level: str) -> None:
+    """Make the `prework` logger write JSON lines at `level` (a name) to stdout."""
     logger = logging.getLogger("prework")
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
