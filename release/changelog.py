@@ -1,0 +1,72 @@
+"""CHANGELOG.md sections in Keep a Changelog layout, grouped by commit type."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from release.conventional import ConventionalCommit
+
+# Section title per commit type, in the order they appear; breaking changes
+# come before all of them and anything not conventional goes under "Other".
+GROUP_TITLES = {
+    "feat": "Features",
+    "fix": "Bug fixes",
+    "perf": "Performance",
+    "refactor": "Refactoring",
+    "docs": "Documentation",
+    "test": "Tests",
+    "build": "Build",
+    "ci": "Continuous integration",
+    "style": "Style",
+    "chore": "Chores",
+    "revert": "Reverts",
+}
+BREAKING_TITLE = "Breaking changes"
+OTHER_TITLE = "Other"
+DEFAULT_HEADER = (
+    "# Changelog\n\n"
+    "All notable changes to this project are written here by `python -m release`\n"
+    "on every release, newest first, in the form of "
+    "[Keep a Changelog](https://keepachangelog.com/en/1.1.0/).\n"
+)
+
+
+def _entry(commit: ConventionalCommit) -> str:
+    scope = f"**{commit.scope}:** " if commit.scope else ""
+    sha = f" ({commit.sha[:7]})" if commit.sha else ""
+    return f"- {scope}{commit.description}{sha}"
+
+
+def _group_title(commit: ConventionalCommit) -> str:
+    if commit.breaking:
+        return BREAKING_TITLE
+    if commit.type in GROUP_TITLES:
+        return GROUP_TITLES[commit.type]
+    return OTHER_TITLE
+
+
+def render_section(
+    version: str, date: str, commits: Sequence[ConventionalCommit]
+) -> str:
+    """One release's section: `## [X.Y.Z] - date` then `### <group>` lists."""
+    groups: dict[str, list[str]] = {}
+    for commit in commits:
+        groups.setdefault(_group_title(commit), []).append(_entry(commit))
+    order = [BREAKING_TITLE, *GROUP_TITLES.values(), OTHER_TITLE]
+    parts = [f"## [{version}] - {date}"]
+    for title in order:
+        if title in groups:
+            parts.append(f"### {title}\n\n" + "\n".join(groups[title]))
+    if len(parts) == 1:
+        parts.append("No notable changes.")
+    return "\n\n".join(parts) + "\n"
+
+
+def prepend_section(existing: str, section: str) -> str:
+    """The changelog with `section` above every earlier release (below Unreleased)."""
+    text = existing if existing.strip() else DEFAULT_HEADER
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.startswith("## ") and not line.startswith("## [Unreleased]"):
+            return "".join(lines[:index]) + section + "\n" + "".join(lines[index:])
+    return text.rstrip("\n") + "\n\n" + section

@@ -1,0 +1,43 @@
+"""What a push to dev or to a release branch does to VERSION (VERSIONING.md rules)."""
+
+from __future__ import annotations
+
+from release.errors import Refusal
+from release.version import BumpLevel, Version
+
+ZERO = Version(0, 0, 0)
+
+
+def next_dev_version(
+    current: Version, newest_release: Version | None, level: BumpLevel
+) -> Version:
+    """The next development build after `current` on the dev branch."""
+    if newest_release is None:
+        # No tag yet: a release VERSION counts as released; a dev build's own
+        # target stands (0.1.0-dev.3 goes on to 0.1.0-dev.4).
+        newest_release = current if current.is_release else ZERO
+    target = newest_release.bumped(level)
+    if not current.is_release:
+        target = max(target, current.release)
+    if current.dev is not None and current.release == target:
+        candidate = target.dev_build(current.dev + 1)
+    else:
+        candidate = target.dev_build(1)
+    if candidate <= current:
+        raise Refusal(
+            f"the next dev build {candidate} would not be above VERSION {current}"
+        )
+    return candidate
+
+
+def next_release_version(
+    current: Version, newest_release: Version | None, level: BumpLevel, tag_prefix: str
+) -> Version:
+    """The release a release branch makes from `current`; above every release tag."""
+    candidate = current.bumped(level) if current.is_release else current.release
+    if newest_release is not None and candidate <= newest_release:
+        raise Refusal(
+            f"release {candidate} would not be above the newest release tag "
+            f"{tag_prefix}{newest_release}"
+        )
+    return candidate

@@ -1,0 +1,94 @@
+"""Settings from `[tool.release]` in the repository's pyproject.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from release.errors import Refusal
+
+
+class BranchRole(Enum):
+    """What a push to a branch does to VERSION."""
+
+    DEV = "dev"
+    RELEASE = "release"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The repository's release settings; defaults match VERSIONING.md."""
+
+    dev_branch: str = "dev"
+    release_branches: tuple[str, ...] = ("master", "main")
+    tag_prefix: str = "v"
+    changelog: str = "CHANGELOG.md"
+    version_file: str = "VERSION"
+
+    def role_of(self, branch: str) -> BranchRole:
+        """The role of `branch`: dev, a release branch, or anything else."""
+        if branch == self.dev_branch:
+            return BranchRole.DEV
+        if branch in self.release_branches:
+            return BranchRole.RELEASE
+        return BranchRole.OTHER
+
+
+_STRING_KEYS = {
+    "dev-branch": "dev_branch",
+    "tag-prefix": "tag_prefix",
+    "changelog": "changelog",
+    "version-file": "version_file",
+}
+
+
+def _release_table(pyproject: Path) -> dict[str, object]:
+    if not pyproject.is_file():
+        return {}
+    try:
+        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise Refusal(f"{pyproject}: not valid TOML ({error})") from error
+    table = document.get("tool", {}).get("release", {})
+    if not isinstance(table, dict):
+        raise Refusal(f"{pyproject}: [tool.release] must be a table")
+    return table
+
+
+def _string(pyproject: Path, table: dict[str, object], key: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise Refusal(f"{pyproject}: [tool.release] {key} must be a non-empty string")
+    return value
+
+
+def load_settings(root: Path) -> Settings:
+    """Settings from root/pyproject.toml; defaults for every key it leaves out."""
+    pyproject = root / "pyproject.toml"
+    table = _release_table(pyproject)
+    defaults = Settings()
+    unknown = sorted(set(table) - {"release-branches", *_STRING_KEYS})
+    if unknown:
+        known = ", ".join(["release-branches", *_STRING_KEYS])
+        raise Refusal(
+            f"{pyproject}: unknown [tool.release] setting {unknown[0]!r} (known: {known})"
+        )
+    branches = table.get("release-branches", list(defaults.release_branches))
+    if not isinstance(branches, list) or not all(
+        isinstance(name, str) and name for name in branches
+    ):
+        raise Refusal(f"{pyproject}: [tool.release] release-branches must list names")
+    strings = {
+        attribute: _string(pyproject, table, key, getattr(defaults, attribute))
+        for key, attribute in _STRING_KEYS.items()
+    }
+    return Settings(
+        dev_branch=strings["dev_branch"],
+        release_branches=tuple(branches),
+        tag_prefix=strings["tag_prefix"],
+        changelog=strings["changelog"],
+        version_file=strings["version_file"],
+    )
