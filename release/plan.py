@@ -65,6 +65,15 @@ def release_tags(names: list[str], prefix: str) -> dict[Version, str]:
     return tags
 
 
+def release_commit_version(message: str) -> Version | None:
+    """The version a `chore(release): X [skip ci]` commit wrote (None if unreadable)."""
+    words = message[len(RELEASE_COMMIT_PREFIX) :].split()
+    try:
+        return Version.parse(words[0] if words else "")
+    except MalformedVersion:
+        return None
+
+
 def changelog_entries(commits: list[CommitRecord]) -> list[ConventionalCommit]:
     """The commits a changelog lists, oldest first: no merges, not the tool's own."""
     return [
@@ -103,12 +112,8 @@ class _Context:
         for commit in self.commits:
             if not is_release_commit(commit.message):
                 continue
-            words = commit.message[len(RELEASE_COMMIT_PREFIX) :].split()
-            try:
-                version = Version.parse(words[0] if words else "")
-            except MalformedVersion:
-                continue
-            if version.is_release and (self.newest is None or version > self.newest):
+            version = release_commit_version(commit.message)
+            if version is not None and version.is_release and (self.newest is None or version > self.newest):
                 raise Refusal(
                     f"release commit {commit.sha[:7]} made {version} but tag "
                     f"{self.tag_name(version)} is missing: {FULL_HISTORY_HINT}"
@@ -125,16 +130,28 @@ class _Context:
                 f"{self.tags[newest]}, which HEAD contains"
             )
 
-    def idle_reason(self) -> str:
+    def idle_reason(self, role: BranchRole) -> str:
         """Why HEAD needs no bump (already released or bumped), or ''."""
         if not self.commits:
             return f"HEAD is already part of {self.tag_name(self.newest or self.current)}"
         head = self.commits[0]
-        if is_release_commit(head.message):
+        if self._made_current_version(head, role):
             return f"HEAD is already a release commit ({head.message.splitlines()[0]})"
         if self.head_is_tagged():
             return f"{self.tag_name(self.current)} already points at HEAD"
         return ""
+
+    def _made_current_version(self, commit: CommitRecord, role: BranchRole) -> bool:
+        """True for the release tool's commit that wrote VERSION for this role.
+
+        A dev build's commit fast-forwarded onto master is not: master still
+        has to release it.
+        """
+        if not is_release_commit(commit.message):
+            return False
+        version = release_commit_version(commit.message)
+        wanted_release = role is BranchRole.RELEASE
+        return version == self.current and self.current.is_release == wanted_release
 
     def head_is_tagged(self) -> bool:
         tag = self.tags.get(self.current)
@@ -153,7 +170,7 @@ def make_plan(repo: GitRepository, settings: Settings, branch: str) -> ReleasePl
         return ReleasePlan(branch, role, current, current, idle=why)
     context = _Context(repo, settings, since=None)
     current = context.current
-    idle = context.idle_reason()
+    idle = context.idle_reason(role)
     if idle:
         released = role is BranchRole.RELEASE and context.head_is_tagged()
         return ReleasePlan(branch, role, current, current, idle=idle, released=released)
