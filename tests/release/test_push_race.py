@@ -1,0 +1,118 @@
+"""Two clones of one origin push a dev build at the same time: both land, no force."""
+
+from __future__ import annotations
+
+import os
+import subprocess  # nosec B404 - each clone runs the CLI as its own process
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.release.gitworld import ROOT, Clone, git, make_origin
+from tests.support import wait_until
+
+# Holds clone A's push until clone B has pushed, so A must lose the first round.
+PRE_PUSH_GATE = """#!/bin/sh
+touch "{waiting}"
+i=0
+while [ ! -f "{go}" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
+exit 0
+"""
+
+
+def start_bump(clone: Clone) -> subprocess.Popen[str]:
+    """`python -m release bump --push` in `clone`, running in the background."""
+    return subprocess.Popen(  # nosec B603 - the interpreter running the tests
+        [sys.executable, "-m", "release", "bump", "--push"],
+        cwd=clone.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> str:
+    """Wait for a bump; it must succeed. Its printed version."""
+    try:
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    return out.strip()
+
+
+def two_clones(tmp_path: Path) -> tuple[Clone, Clone, Path]:
+    first = make_origin(tmp_path)
+    first.git("checkout", "-q", "-b", "dev")
+    first.git("push", "-q", "-u", "origin", "dev")
+    origin = tmp_path / "origin.git"
+    git(origin, "config", "core.logAllRefUpdates", "always")
+    second = Clone(tmp_path / "second")
+    git(tmp_path, "clone", "-q", "--branch", "dev", str(origin), str(second.path))
+    return first, second, origin
+
+
+def assert_only_fast_forwards(origin: Path, branch: str) -> None:
+    """Every update of the branch on origin kept the old tip in its history."""
+    entries = git(origin, "reflog", "--format=%H", f"refs/heads/{branch}").split()
+    for newer, older in zip(entries, entries[1:]):
+        git(origin, "merge-base", "--is-ancestor", older, newer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gated", [True, False], ids=["a-loses-first", "free-race"])
+def test_two_concurrent_dev_bumps_both_land(tmp_path: Path, gated: bool) -> None:
+    a, b, origin = two_clones(tmp_path)
+    fix_a, fix_b = a.commit("fix: from clone a"), b.commit("feat: from clone b")
+    waiting, go = tmp_path / "a-waiting", tmp_path / "go"
+    if gated:
+        hook = a.path / ".git" / "hooks" / "pre-push"
+        hook.write_text(PRE_PUSH_GATE.format(waiting=waiting, go=go))
+        hook.chmod(0o755)
+    run_a = start_bump(a)
+    try:
+        if gated:
+            wait_until(waiting.exists, timeout=60, what="clone a to reach its push")
+        run_b = start_bump(b)
+        version_b = finish(run_b)
+    finally:
+        go.touch()
+    version_a = finish(run_a)
+    assert version_a != version_b
+    assert {version_a, version_b} <= {"0.2.0-dev.1", "0.2.0-dev.2", "0.1.1-dev.1"}
+    tip = git(origin, "rev-parse", "refs/heads/dev")
+    for sha in (fix_a, fix_b):
+        git(origin, "merge-base", "--is-ancestor", sha, tip)
+    subjects = git(origin, "log", "--format=%s", "refs/heads/dev").splitlines()
+    for version in (version_a, version_b):
+        assert f"chore(release): {version} [skip ci]" in subjects
+    assert_only_fast_forwards(origin, "dev")
+    if gated:
+        assert (version_b, version_a) == ("0.2.0-dev.1", "0.2.0-dev.2")
+
+
+@pytest.mark.slow
+def test_two_concurrent_releases_get_two_tags(tmp_path: Path) -> None:
+    a, b, origin = two_clones(tmp_path)
+    git(b.path, "checkout", "-q", "master")
+    a.checkout("master")
+    a.commit("fix: hotfix a")
+    b.commit("fix: hotfix b")
+    waiting, go = tmp_path / "a-waiting", tmp_path / "go"
+    hook = a.path / ".git" / "hooks" / "pre-push"
+    hook.write_text(PRE_PUSH_GATE.format(waiting=waiting, go=go))
+    hook.chmod(0o755)
+    run_a = start_bump(a)
+    try:
+        wait_until(waiting.exists, timeout=60, what="clone a to reach its push")
+        assert finish(start_bump(b)) == "0.1.1"
+    finally:
+        go.touch()
+    assert finish(run_a) == "0.1.2"
+    tags = git(origin, "tag", "--list", "--sort=v:refname").split()
+    assert tags == ["v0.1.0", "v0.1.1", "v0.1.2"]
+    git(origin, "merge-base", "--is-ancestor", "v0.1.1", "v0.1.2")
+    assert a.tags() == tags
+    assert_only_fast_forwards(origin, "master")
