@@ -44,6 +44,15 @@ def describe(plan: ReleasePlan, push: bool, remote: str) -> str:
     return what + (f", pushed to {remote}" if push else "")
 
 
+def _pushed(repo: GitRepository, plan: ReleasePlan, start: str, remote: str) -> bool:
+    """Push the release; on a failure other than a lost race, take it back locally."""
+    try:
+        return repo.push(remote, plan.branch, plan.tag)
+    except ReleaseFailure:
+        repo.undo_release(start, plan.tag)
+        raise
+
+
 def bump(
     repo: GitRepository,
     settings: Settings,
@@ -60,7 +69,7 @@ def bump(
             return plan
         start = repo.commit_of("HEAD")
         write_release(repo, settings, plan)
-        if not push or repo.push(remote, branch, plan.tag):
+        if not push or _pushed(repo, plan, start, remote):
             return plan
         log.info(
             "%s/%s moved while releasing %s (attempt %d of %d): fetching and retrying",
