@@ -85,7 +85,9 @@ def command_check_commit_msg(args: argparse.Namespace) -> int:
     try:
         raw = Path(args.file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise Refusal(f"cannot read commit message file {args.file}: {error}") from error
+        raise Refusal(
+            f"cannot read commit message file {args.file}: {error}"
+        ) from error
     problem = message_problem(raw)
     if problem is not None:
         raise Refusal(problem)

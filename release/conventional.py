@@ -1,4 +1,4 @@
-"""Conventional Commits: parse messages, rate a range of them, check one for the hook."""
+"""Conventional Commits: parse messages, rate a range, check one for the hook."""
 
 from __future__ import annotations
 

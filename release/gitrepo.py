@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
 
 from git import Repo
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from release.errors import Refusal, ReleaseFailure
+from release.history import LOG_FORMAT, CommitLog
 
 # Rejections that mean "someone else pushed first": fetch, recompute, try again.
 _LOST_RACE = (
@@ -24,26 +24,6 @@ _LOST_RACE = (
 )
 # Used only when git has no identity configured (a bare CI runner).
 FALLBACK_IDENTITY = {"name": "prework release", "email": "release@prework.invalid"}
-
-
-class CommitRecord(NamedTuple):
-    """One commit as the release tool needs it: no GitPython object per commit."""
-
-    sha: str
-    is_merge: bool
-    message: str
-
-
-def parse_log(output: str) -> list[CommitRecord]:
-    """Records from `git log -z --format='%H %P%n%B'` output, newest first."""
-    records = []
-    for chunk in output.split("\0"):
-        header, _, message = chunk.lstrip("\n").partition("\n")
-        if not header:
-            continue
-        sha, *parents = header.split()
-        records.append(CommitRecord(sha, len(parents) > 1, message.strip()))
-    return records
 
 
 class GitRepository:
@@ -85,14 +65,16 @@ class GitRepository:
         """Every tag name in the repository."""
         return [tag.name for tag in self._repo.tags]
 
-    def commits(self, since: str | None) -> list[CommitRecord]:
-        """Commits in `since..HEAD` (all of HEAD's history without `since`), one process."""
+    def commits(self, since: str | None) -> CommitLog:
+        """Commits in `since..HEAD` (all history without `since`): one git process."""
         revision = f"{since}..HEAD" if since else "HEAD"
         try:
-            output = self._repo.git.log("-z", "--format=%H %P%n%B", revision, "--")
+            output = self._repo.git.log("-z", LOG_FORMAT, revision, "--")
         except GitCommandError as error:
-            raise Refusal(f"cannot read history {revision}: {_last_line(error)}") from error
-        return parse_log(output)
+            raise Refusal(
+                f"cannot read history {revision}: {_last_line(error)}"
+            ) from error
+        return CommitLog(output)
 
     def commit_of(self, revision: str) -> str:
         """The commit sha a revision (branch, tag, HEAD) points at."""
@@ -112,7 +94,7 @@ class GitRepository:
         return True
 
     def commit_files(self, paths: list[str], message: str) -> None:
-        """Commit exactly `paths` with `message` (hooks skipped: the message is ours)."""
+        """Commit exactly `paths` with `message` (no hooks: the message is ours)."""
         self._repo.git.add("--", *paths)
         self._repo.git.commit(
             "--no-verify", "-m", message, "--", *paths, env=self._identity_env()
@@ -178,4 +160,3 @@ def _last_line(error: GitCommandError) -> str:
     text = str(error.stderr).strip() or str(error.stdout).strip() or str(error)
     lines = [line.strip(" '\"") for line in text.splitlines() if line.strip(" '\"")]
     return lines[-1] if lines else str(error.status)
-

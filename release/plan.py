@@ -7,15 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from release.changelog import render_section
-from release.conventional import (
-    RELEASE_COMMIT_PREFIX,
-    ConventionalCommit,
-    bump_level,
-    is_release_commit,
-    parse_message,
-)
+from release.conventional import ConventionalCommit, is_release_commit, parse_message
 from release.errors import Refusal
-from release.gitrepo import CommitRecord, GitRepository
+from release.gitrepo import GitRepository
+from release.history import CommitLog, CommitRecord, release_commit_version
 from release.policy import next_dev_version, next_release_version
 from release.settings import BranchRole, Settings
 from release.version import MalformedVersion, Version
@@ -65,20 +60,11 @@ def release_tags(names: list[str], prefix: str) -> dict[Version, str]:
     return tags
 
 
-def release_commit_version(message: str) -> Version | None:
-    """The version a `chore(release): X [skip ci]` commit wrote (None if unreadable)."""
-    words = message[len(RELEASE_COMMIT_PREFIX) :].split()
-    try:
-        return Version.parse(words[0] if words else "")
-    except MalformedVersion:
-        return None
-
-
-def changelog_entries(commits: list[CommitRecord]) -> list[ConventionalCommit]:
+def changelog_entries(commits: CommitLog) -> list[ConventionalCommit]:
     """The commits a changelog lists, oldest first: no merges, not the tool's own."""
     return [
         parse_message(commit.message, commit.sha)
-        for commit in reversed(commits)
+        for commit in reversed(list(commits.records()))
         if not commit.is_merge and not is_release_commit(commit.message)
     ]
 
@@ -109,13 +95,10 @@ class _Context:
 
     def _check_tags_present(self) -> None:
         """A release commit newer than every tag means the tags were not fetched."""
-        for commit in self.commits:
-            if not is_release_commit(commit.message):
-                continue
-            version = release_commit_version(commit.message)
-            if version is not None and version.is_release and (self.newest is None or version > self.newest):
+        for sha, version in self.commits.released_versions():
+            if self.newest is None or version > self.newest:
                 raise Refusal(
-                    f"release commit {commit.sha[:7]} made {version} but tag "
+                    f"release commit {sha[:7]} made {version} but tag "
                     f"{self.tag_name(version)} is missing: {FULL_HISTORY_HINT}"
                 )
 
@@ -133,9 +116,11 @@ class _Context:
     def idle_reason(self, role: BranchRole) -> str:
         """Why HEAD needs no bump (already released or bumped), or ''."""
         if not self.commits:
-            return f"HEAD is already part of {self.tag_name(self.newest or self.current)}"
-        head = self.commits[0]
-        if self._made_current_version(head, role):
+            return (
+                f"HEAD is already part of {self.tag_name(self.newest or self.current)}"
+            )
+        head = self.commits.head()
+        if head is not None and self._made_current_version(head, role):
             return f"HEAD is already a release commit ({head.message.splitlines()[0]})"
         if self.head_is_tagged():
             return f"{self.tag_name(self.current)} already points at HEAD"
@@ -147,8 +132,6 @@ class _Context:
         A dev build's commit fast-forwarded onto master is not: master still
         has to release it.
         """
-        if not is_release_commit(commit.message):
-            return False
         version = release_commit_version(commit.message)
         wanted_release = role is BranchRole.RELEASE
         return version == self.current and self.current.is_release == wanted_release
@@ -157,8 +140,9 @@ class _Context:
         tag = self.tags.get(self.current)
         if tag is None:
             return False
-        head = self.commits[0].sha if self.commits else self.repo.commit_of("HEAD")
-        return self.repo.commit_of(tag) == head
+        head = self.commits.head()
+        sha = head.sha if head is not None else self.repo.commit_of("HEAD")
+        return self.repo.commit_of(tag) == sha
 
 
 def make_plan(repo: GitRepository, settings: Settings, branch: str) -> ReleasePlan:
@@ -174,16 +158,16 @@ def make_plan(repo: GitRepository, settings: Settings, branch: str) -> ReleasePl
     if idle:
         released = role is BranchRole.RELEASE and context.head_is_tagged()
         return ReleasePlan(branch, role, current, current, idle=idle, released=released)
-    level = bump_level(commit.message for commit in context.commits)
+    level = context.commits.bump_level()
     if role is BranchRole.DEV:
         version = next_dev_version(current, context.newest, level)
         return ReleasePlan(branch, role, current, version)
-    version = next_release_version(
-        current, context.newest, level, settings.tag_prefix
-    )
+    version = next_release_version(current, context.newest, level, settings.tag_prefix)
     notes = render_section(str(version), today(), changelog_entries(context.commits))
     tag = context.tag_name(version)
-    return ReleasePlan(branch, role, current, version, tag=tag, notes=notes, released=True)
+    return ReleasePlan(
+        branch, role, current, version, tag=tag, notes=notes, released=True
+    )
 
 
 def next_release_notes(
@@ -193,7 +177,7 @@ def next_release_notes(
     if since is not None:
         repo.commit_of(since)
     context = _Context(repo, settings, since=since)
-    level = bump_level(commit.message for commit in context.commits)
+    level = context.commits.bump_level()
     version = next_release_version(
         context.current, context.newest, level, settings.tag_prefix
     )

@@ -74,7 +74,8 @@ def load_settings(root: Path) -> Settings:
     if unknown:
         known = ", ".join(["release-branches", *_STRING_KEYS])
         raise Refusal(
-            f"{pyproject}: unknown [tool.release] setting {unknown[0]!r} (known: {known})"
+            f"{pyproject}: unknown [tool.release] setting {unknown[0]!r} "
+            f"(known: {known})"
         )
     branches = table.get("release-branches", list(defaults.release_branches))
     if not isinstance(branches, list) or not all(

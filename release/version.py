@@ -47,7 +47,9 @@ class Version:
         if match is None:
             raise MalformedVersion(text)
         major, minor, patch, dev = match.groups()
-        return cls(int(major), int(minor), int(patch), None if dev is None else int(dev))
+        return cls(
+            int(major), int(minor), int(patch), None if dev is None else int(dev)
+        )
 
     def __str__(self) -> str:
         release = f"{self.major}.{self.minor}.{self.patch}"

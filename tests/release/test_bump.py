@@ -263,7 +263,9 @@ def test_refuses_a_clone_without_tags(dev: Clone, tmp_path: Path) -> None:
     assert_refused(clone, "tag v0.1.1 is missing")
 
 
-@pytest.mark.parametrize("text", ["1.2", "v1.2.3", "1.2.3.dev4", "1.2.3-dev", "01.2.3", ""])
+@pytest.mark.parametrize(
+    "text", ["1.2", "v1.2.3", "1.2.3.dev4", "1.2.3-dev", "01.2.3", ""]
+)
 def test_refuses_a_malformed_version(dev: Clone, text: str) -> None:
     (dev.path / "VERSION").write_text(f"{text}\n")
     dev.git("commit", "-qam", "chore: break VERSION")

@@ -10,7 +10,9 @@ from tests.release.gitworld import Clone, run_release_process
 
 
 @pytest.mark.slow
-def test_bump_push_as_a_process_writes_github_output(dev: Clone, tmp_path: Path) -> None:
+def test_bump_push_as_a_process_writes_github_output(
+    dev: Clone, tmp_path: Path
+) -> None:
     dev.commit("feat: tags")
     output = tmp_path / "github_output"
     result = run_release_process(
@@ -29,7 +31,9 @@ def test_bump_push_as_a_process_writes_github_output(dev: Clone, tmp_path: Path)
 @pytest.mark.slow
 def test_next_and_current_as_processes(dev: Clone) -> None:
     dev.commit("fix: one")
-    assert run_release_process(dev.path, "next", "--branch", "dev").out == "0.1.1-dev.1\n"
+    assert (
+        run_release_process(dev.path, "next", "--branch", "dev").out == "0.1.1-dev.1\n"
+    )
     assert run_release_process(dev.path, "current").out == "0.1.0\n"
 
 

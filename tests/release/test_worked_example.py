@@ -79,7 +79,11 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Snap
 
 def test_start_is_the_tagged_release(example: dict[str, Snapshot]) -> None:
     row = example["start"]
-    assert (row.version, row.tags, row.origin_tags) == ("0.1.0\n", ["v0.1.0"], ["v0.1.0"])
+    assert (row.version, row.tags, row.origin_tags) == (
+        "0.1.0\n",
+        ["v0.1.0"],
+        ["v0.1.0"],
+    )
 
 
 @pytest.mark.parametrize(

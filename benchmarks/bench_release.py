@@ -1,0 +1,221 @@
+"""Time `python -m release next` against python-semantic-release and commitizen.
+
+Builds repositories with 1 000, 10 000 and 100 000 conventional commits on
+`dev` after a `v0.1.0` tag (with `git fast-import`), then runs each tool on
+each repository several times, side by side, and prints a Markdown table of
+median wall time and peak memory. Run it with `nox -s bench -- release`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess  # nosec B404 - the benchmark runs git and the three tools
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".bench" / "release"
+BIN = Path(sys.executable).parent
+SIZES = (1_000, 10_000, 100_000)
+# Each commit's type cycles through these: no breaking change, so every tool
+# has to read the whole range (a major bump cannot end the walk early).
+MESSAGES = (
+    "fix: handle case {n}",
+    "docs: explain case {n}",
+    "feat(notes): option {n}",
+    "chore: tidy {n}",
+    "refactor: simplify {n}",
+    "fix(api): edge {n}",
+    "test: cover {n}",
+    "perf: faster {n}",
+)
+PYPROJECT = """\
+[project]
+name = "bench"
+version = "0.1.0"
+
+[tool.release]
+dev-branch = "dev"
+release-branches = ["master", "main"]
+
+[tool.semantic_release]
+tag_format = "v{version}"
+commit_parser = "conventional"
+allow_zero_version = true
+major_on_zero = true
+version_toml = []
+version_variables = []
+
+[tool.semantic_release.branches.main]
+match = "^(main|master)$"
+prerelease = false
+
+[tool.semantic_release.branches.dev]
+match = "^dev$"
+prerelease = true
+prerelease_token = "dev"
+
+[tool.commitizen]
+name = "cz_conventional_commits"
+version_provider = "commitizen"
+version = "0.1.0"
+tag_format = "v$version"
+"""
+TOOLS = {
+    "release": [sys.executable, "-m", "release", "next", "--branch", "dev"],
+    "semantic-release": [str(BIN / "semantic-release"), "--noop", "version", "--print"],
+    "commitizen": [str(BIN / "cz"), "bump", "--get-next"],
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed run: wall seconds, peak RSS (MiB) and what the tool printed."""
+
+    seconds: float
+    peak_mib: float
+    output: str
+
+
+def fast_import_stream(commits: int) -> bytes:
+    """A fast-import stream: master with v0.1.0, then `commits` commits on dev."""
+    lines: list[bytes] = []
+
+    def blob_commit(ref: str, mark: int, message: str, files: dict[str, str]) -> None:
+        when = 1_700_000_000 + mark
+        data = message.encode()
+        lines.append(f"commit {ref}\nmark :{mark}\n".encode())
+        lines.append(f"committer Bench <bench@example.invalid> {when} +0000\n".encode())
+        lines.append(f"data {len(data)}\n".encode() + data + b"\n")
+        if mark > 1:
+            lines.append(f"from :{mark - 1}\n".encode())
+        for name, content in files.items():
+            body = content.encode()
+            lines.append(f"M 644 inline {name}\ndata {len(body)}\n".encode() + body)
+            lines.append(b"\n")
+        lines.append(b"\n")
+
+    blob_commit(
+        "refs/heads/master",
+        1,
+        "chore: start the project",
+        {"VERSION": "0.1.0\n", "pyproject.toml": PYPROJECT},
+    )
+    tag_message = b"release 0.1.0"
+    lines.append(b"tag v0.1.0\nfrom :1\n")
+    lines.append(b"tagger Bench <bench@example.invalid> 1700000000 +0000\n")
+    lines.append(f"data {len(tag_message)}\n".encode() + tag_message + b"\n")
+    for n in range(commits):
+        message = MESSAGES[n % len(MESSAGES)].format(n=n)
+        blob_commit("refs/heads/dev", n + 2, message, {"notes.txt": f"{n}\n"})
+    return b"".join(lines)
+
+
+def build_repository(commits: int) -> Path:
+    """The benchmark repository for `commits` (reused when it already exists)."""
+    path = WORK / f"repo-{commits}"
+    if (path / ".git" / "bench-complete").exists():
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    git = ["git", "-C", str(path)]
+    subprocess.run([*git, "init", "-q", "-b", "master"], check=True)  # nosec B603
+    subprocess.run(  # nosec B603 - fixed git argv
+        [*git, "fast-import", "--quiet"], input=fast_import_stream(commits), check=True
+    )
+    subprocess.run([*git, "checkout", "-q", "dev"], check=True)  # nosec B603
+    # semantic-release reads the remote's URL (never contacted with --noop).
+    remote = "https://example.invalid/bench/bench.git"
+    subprocess.run([*git, "remote", "add", "origin", remote], check=True)  # nosec B603
+    (path / ".git" / "bench-complete").touch()
+    return path
+
+
+def child_environment() -> dict[str, str]:
+    """The tools' environment: bytecode caches allowed, as on a normal install."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT))
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    environment.pop("GITHUB_REF_NAME", None)
+    environment.pop("GITHUB_OUTPUT", None)
+    return environment
+
+
+def timed_run(command: Sequence[str], cwd: Path) -> Run:
+    """Run once; wall time and ru_maxrss of the largest process in its tree."""
+    start = time.perf_counter()
+    process = subprocess.Popen(  # nosec B603 - the tools' own fixed argv
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=child_environment(),
+    )
+    assert process.stdout is not None
+    output = process.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({process.returncode}) in {cwd}")
+    return Run(seconds, usage.ru_maxrss / 1024, output.strip().splitlines()[-1])
+
+
+def measure(tool: str, repository: Path, runs: int) -> list[Run]:
+    """One warm-up run (bytecode, page cache), then `runs` timed runs."""
+    timed_run(TOOLS[tool], repository)
+    return [timed_run(TOOLS[tool], repository) for _ in range(runs)]
+
+
+def runs_for(tool: str, commits: int, runs: int) -> int:
+    """Fewer repeats where one run takes long (semantic-release on 100 000)."""
+    if tool == "semantic-release" and commits >= 100_000:
+        return max(3, runs // 2)
+    return runs
+
+
+def table(results: dict[int, dict[str, list[Run]]]) -> str:
+    """The Markdown table of medians, peaks and ratios."""
+    rows = [
+        "| commits | tool | version printed | median s | peak MiB | x release |",
+        "| ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for commits, by_tool in results.items():
+        ours = statistics.median(run.seconds for run in by_tool["release"])
+        for tool, runs in by_tool.items():
+            median = statistics.median(run.seconds for run in runs)
+            peak = max(run.peak_mib for run in runs)
+            rows.append(
+                f"| {commits:,} | {tool} | `{runs[0].output}` | {median:.3f} "
+                f"| {peak:.0f} | {median / ours:.1f} |"
+            )
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build the repositories, time every tool on each, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per tool")
+    parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=list(TOOLS))
+    args = parser.parse_args(argv)
+    results: dict[int, dict[str, list[Run]]] = {}
+    for commits in args.sizes:
+        repository = build_repository(commits)
+        results[commits] = {}
+        for tool in args.tools:
+            results[commits][tool] = measure(
+                tool, repository, runs_for(tool, commits, args.runs)
+            )
+            print(f"# {commits} commits, {tool}: done", file=sys.stderr, flush=True)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

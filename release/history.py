@@ -1,0 +1,116 @@
+"""A commit range as one `git log` text, scanned with regular expressions.
+
+Reading 100 000 commits must not cost a Python object each: the bump level and
+the release commits are found by a handful of regex scans over the whole text,
+and records are parsed one by one only where a changelog needs them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from release.conventional import RELEASE_COMMIT_PREFIX, is_release_commit
+from release.version import BumpLevel, MalformedVersion, Version
+
+# One record per commit, NUL-terminated (`git log -z`): "<sha> <parents>\n",
+# then the message with a unit separator (0x1f) marking its subject line, so a
+# pattern can tell a subject from a footer without splitting the text.
+LOG_FORMAT = "--format=%H %P%n%x1f%B"
+SUBJECT = "\x1f"
+# The same headers as conventional.parse_message reads (subjects are stripped).
+_SCOPE = r"(?:\([^()\r\n]+\))?"
+_MAJOR = re.compile(
+    rf"^\x1f\s*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!: \S|^BREAKING[ -]CHANGE:", re.MULTILINE
+)
+_MINOR = re.compile(rf"^\x1f\s*feat{_SCOPE}!?: \S", re.MULTILINE | re.IGNORECASE)
+_RELEASE_SUBJECT = re.compile(r"^\x1fchore\(release\): (\S+)", re.MULTILINE)
+
+
+class CommitRecord(NamedTuple):
+    """One commit as the release tool needs it."""
+
+    sha: str
+    is_merge: bool
+    message: str
+
+
+class CommitLog:
+    """The commits of one range, newest first, as git printed them."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __bool__(self) -> bool:
+        return bool(self.text.strip("\0\n"))
+
+    def records(self) -> Iterator[CommitRecord]:
+        """Every commit, newest first."""
+        for chunk in self.text.split("\0"):
+            record = _parse_record(chunk)
+            if record is not None:
+                yield record
+
+    def head(self) -> CommitRecord | None:
+        """The newest commit of the range (HEAD when the range ends at HEAD)."""
+        return _parse_record(self.text.split("\0", 1)[0])
+
+    def bump_level(self) -> BumpLevel:
+        """The highest bump a counted commit asks for; PATCH when none asks more.
+
+        The release tool's own commits never ask for more than a patch, except
+        when a person wrote a footer into one; `_counted` skips those.
+        """
+        if self._counted(_MAJOR):
+            return BumpLevel.MAJOR
+        if self._counted(_MINOR):
+            return BumpLevel.MINOR
+        return BumpLevel.PATCH
+
+    def released_versions(self) -> list[tuple[str, Version]]:
+        """(sha, version) of every release commit that wrote a release `X.Y.Z`."""
+        found = []
+        for match in _RELEASE_SUBJECT.finditer(self.text):
+            try:
+                version = Version.parse(match[1])
+            except MalformedVersion:
+                continue
+            if version.is_release:
+                found.append((self._record_sha(match.start()), version))
+        return found
+
+    def _counted(self, pattern: re.Pattern[str]) -> bool:
+        for match in pattern.finditer(self.text):
+            start = self._record_start(match.start())
+            subject = self.text.index(SUBJECT, start) + 1
+            if not self.text.startswith(RELEASE_COMMIT_PREFIX, subject):
+                return True
+        return False
+
+    def _record_start(self, position: int) -> int:
+        return self.text.rfind("\0", 0, position) + 1
+
+    def _record_sha(self, position: int) -> str:
+        start = self._record_start(position)
+        header = self.text[start : self.text.index("\n", start)]
+        return header.strip().split(" ", 1)[0]
+
+
+def _parse_record(chunk: str) -> CommitRecord | None:
+    header, _, message = chunk.lstrip("\n").partition("\n")
+    if not header:
+        return None
+    sha, *parents = header.split()
+    return CommitRecord(sha, len(parents) > 1, message.removeprefix(SUBJECT).strip())
+
+
+def release_commit_version(message: str) -> Version | None:
+    """The version a `chore(release): X [skip ci]` commit wrote (None if unreadable)."""
+    if not is_release_commit(message):
+        return None
+    words = message[len(RELEASE_COMMIT_PREFIX) :].split()
+    try:
+        return Version.parse(words[0] if words else "")
+    except MalformedVersion:
+        return None
