@@ -76,9 +76,10 @@ TOOLS = {
 
 @dataclass(frozen=True)
 class Run:
-    """One timed run: wall seconds, peak RSS (MiB) and what the tool printed."""
+    """One timed run: wall and CPU seconds, peak RSS (MiB), what the tool printed."""
 
     seconds: float
+    cpu_seconds: float
     peak_mib: float
     output: str
 
@@ -163,13 +164,27 @@ def timed_run(command: Sequence[str], cwd: Path) -> Run:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"{command[0]} failed ({process.returncode}) in {cwd}")
-    return Run(seconds, usage.ru_maxrss / 1024, output.strip().splitlines()[-1])
+    cpu = usage.ru_utime + usage.ru_stime
+    last_line = output.strip().splitlines()[-1]
+    return Run(seconds, cpu, usage.ru_maxrss / 1024, last_line)
 
 
-def measure(tool: str, repository: Path, runs: int) -> list[Run]:
-    """One warm-up run (bytecode, page cache), then `runs` timed runs."""
-    timed_run(TOOLS[tool], repository)
-    return [timed_run(TOOLS[tool], repository) for _ in range(runs)]
+def measure(
+    tools: Sequence[str], repository: Path, commits: int, runs: int
+) -> dict[str, list[Run]]:
+    """A warm-up run of each tool, then rounds that run every tool once in turn.
+
+    Interleaving puts the tools under the same machine load (this machine is
+    shared), so their ratios hold even when absolute times drift.
+    """
+    for tool in tools:
+        timed_run(TOOLS[tool], repository)
+    results: dict[str, list[Run]] = {tool: [] for tool in tools}
+    for round_number in range(runs):
+        for tool in tools:
+            if round_number < runs_for(tool, commits, runs):
+                results[tool].append(timed_run(TOOLS[tool], repository))
+    return results
 
 
 def runs_for(tool: str, commits: int, runs: int) -> int:
@@ -182,17 +197,19 @@ def runs_for(tool: str, commits: int, runs: int) -> int:
 def table(results: dict[int, dict[str, list[Run]]]) -> str:
     """The Markdown table of medians, peaks and ratios."""
     rows = [
-        "| commits | tool | version printed | median s | peak MiB | x release |",
-        "| ---: | --- | --- | ---: | ---: | ---: |",
+        "| commits | tool | version printed | median s | x release "
+        "| median CPU s | peak MiB |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for commits, by_tool in results.items():
         ours = statistics.median(run.seconds for run in by_tool["release"])
         for tool, runs in by_tool.items():
             median = statistics.median(run.seconds for run in runs)
+            cpu = statistics.median(run.cpu_seconds for run in runs)
             peak = max(run.peak_mib for run in runs)
             rows.append(
                 f"| {commits:,} | {tool} | `{runs[0].output}` | {median:.3f} "
-                f"| {peak:.0f} | {median / ours:.1f} |"
+                f"| {median / ours:.1f} | {cpu:.3f} | {peak:.0f} |"
             )
     return "\n".join(rows)
 
@@ -207,12 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[int, dict[str, list[Run]]] = {}
     for commits in args.sizes:
         repository = build_repository(commits)
-        results[commits] = {}
-        for tool in args.tools:
-            results[commits][tool] = measure(
-                tool, repository, runs_for(tool, commits, args.runs)
-            )
-            print(f"# {commits} commits, {tool}: done", file=sys.stderr, flush=True)
+        results[commits] = measure(args.tools, repository, commits, args.runs)
+        print(f"# {commits} commits: done", file=sys.stderr, flush=True)
     print(table(results))
     return 0
 

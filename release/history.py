@@ -22,7 +22,8 @@ SUBJECT = "\x1f"
 # The same headers as conventional.parse_message reads (subjects are stripped).
 _SCOPE = r"(?:\([^()\r\n]+\))?"
 _MAJOR = re.compile(
-    rf"^\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!: \S|^BREAKING[ -]CHANGE:", re.MULTILINE
+    rf"^\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!: \S|^BREAKING[ -]CHANGE:",
+    re.MULTILINE,
 )
 _MINOR = re.compile(rf"^\x1f[^\S\n]*feat{_SCOPE}!?: \S", re.MULTILINE | re.IGNORECASE)
 _RELEASE_SUBJECT = re.compile(r"^\x1fchore\(release\): (\S+)", re.MULTILINE)
