@@ -90,27 +90,41 @@ class GitRepository:
         except GitCommandError as error:
             if error.status == 1:
                 return False
-            raise
+            raise ReleaseFailure(
+                f"git merge-base failed: {_last_line(error)}"
+            ) from error
         return True
 
     def commit_files(self, paths: list[str], message: str) -> None:
         """Commit exactly `paths` with `message` (no hooks: the message is ours)."""
-        self._repo.git.add("--", *paths)
-        self._repo.git.commit(
-            "--no-verify", "-m", message, "--", *paths, env=self._identity_env()
+        self._git("add", "--", *paths)
+        self._git(
+            "commit",
+            "--no-verify",
+            "-m",
+            message,
+            "--",
+            *paths,
+            env=self._identity_env(),
         )
 
     def create_tag(self, name: str, message: str) -> None:
         """An annotated tag at HEAD whose message is kept verbatim (`#` lines too)."""
-        self._repo.git.tag(
-            "-a", "--cleanup=verbatim", "-m", message, name, env=self._identity_env()
+        self._git(
+            "tag",
+            "-a",
+            "--cleanup=verbatim",
+            "-m",
+            message,
+            name,
+            env=self._identity_env(),
         )
 
     def undo_release(self, start: str, tag: str | None) -> None:
         """Drop a local release commit (and tag) after losing a push race."""
         if tag is not None:
-            self._repo.git.tag("-d", tag)
-        self._repo.git.reset("--hard", start)
+            self._git("tag", "-d", tag)
+        self._git("reset", "--hard", start)
 
     def push(self, remote: str, branch: str, tag: str | None) -> bool:
         """Push HEAD to `branch` and the tag atomically; False when another run won."""
@@ -129,13 +143,22 @@ class GitRepository:
     def catch_up(self, remote: str, branch: str) -> None:
         """Fetch the remote branch and its tags, then merge it into HEAD."""
         tracking = f"refs/remotes/{remote}/{branch}"
-        self._repo.git.fetch("--tags", remote, f"+refs/heads/{branch}:{tracking}")
+        self._git("fetch", "--tags", remote, f"+refs/heads/{branch}:{tracking}")
         try:
             self._repo.git.merge("--no-edit", "--no-verify", tracking)
         except GitCommandError as error:
             self._repo.git.merge("--abort")
             raise ReleaseFailure(
                 f"cannot merge {remote}/{branch} into HEAD: {_last_line(error)}"
+            ) from error
+
+    def _git(self, command: str, *args: str, env: dict[str, str] | None = None) -> str:
+        """Run one git command; its failure becomes a one-line ReleaseFailure."""
+        try:
+            return str(getattr(self._repo.git, command)(*args, env=env or {}))
+        except GitCommandError as error:
+            raise ReleaseFailure(
+                f"git {command} failed: {_last_line(error)}"
             ) from error
 
     def _identity_env(self) -> dict[str, str]:

@@ -116,3 +116,20 @@ def test_two_concurrent_releases_get_two_tags(tmp_path: Path) -> None:
     git(origin, "merge-base", "--is-ancestor", "v0.1.1", "v0.1.2")
     assert a.tags() == tags
     assert_only_fast_forwards(origin, "master")
+
+
+def test_a_conflicting_remote_fails_cleanly_without_forcing(tmp_path: Path) -> None:
+    a, b, origin = two_clones(tmp_path)
+    for clone, text in ((a, "from a\n"), (b, "from b\n")):
+        (clone.path / "notes.txt").write_text(text)
+        clone.git("add", "notes.txt")
+        clone.commit("docs: notes")
+    assert b.bump("--push") == "0.1.1-dev.1"
+    head = a.git("rev-parse", "HEAD")
+    result = a.release("bump", "--push")
+    assert result.code == 1 and "cannot merge origin/dev" in result.err
+    assert (a.git("rev-parse", "HEAD"), a.version) == (head, "0.1.0\n")
+    assert a.git("status", "--porcelain") == ""
+    assert git(origin, "log", "-1", "--format=%s", "dev") == (
+        "chore(release): 0.1.1-dev.1 [skip ci]"
+    )
