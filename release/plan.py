@@ -137,10 +137,13 @@ class _Context:
         return version == self.current and self.current.is_release == wanted_release
 
     def head_is_tagged(self) -> bool:
+        """True when the release tag of the current VERSION points at HEAD."""
         tag = self.tags.get(self.current)
         if tag is None:
             return False
         head = self.commits.head()
+        if head is not None and tag == self.start:
+            return False  # HEAD lies in tag..HEAD, so it is not the tagged commit
         sha = head.sha if head is not None else self.repo.commit_of("HEAD")
         return self.repo.commit_of(tag) == sha
 
