@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from release.conventional import message_problem
 from release.errors import Refusal, ReleaseFailure
+from release.report import say
 from release.settings import Settings, load_settings
 from release.versionfile import find_root, read_version
 
 # Commands that need git import GitPython when they run: `current` and the
 # commit-msg hook stay fast without it.
-
-log = logging.getLogger("release")
 
 
 def _work_tree() -> tuple[Path, Settings]:
@@ -41,7 +38,7 @@ def command_next(args: argparse.Namespace) -> int:
     root, settings = _work_tree()
     with GitRepository(root) as repo:
         plan = make_plan(repo, settings, resolve_branch(args.branch, repo))
-    log.info("%s", describe(plan, push=False, remote=""))
+    say(describe(plan, push=False, remote=""))
     print(plan.version)
     return 0
 
@@ -59,10 +56,10 @@ def command_bump(args: argparse.Namespace) -> int:
             if repo.is_dirty():
                 raise Refusal("the work tree has uncommitted changes: commit or stash")
             plan = make_plan(repo, settings, branch)
-            log.info("dry run, nothing written: %s", describe(plan, False, args.remote))
+            say(f"dry run, nothing written: {describe(plan, False, args.remote)}")
         else:
             plan = bump(repo, settings, branch, push=args.push, remote=args.remote)
-            log.info("%s", describe(plan, args.push and plan.changes, args.remote))
+            say(describe(plan, args.push and plan.changes, args.remote))
             _write_github_output(str(plan.version), str(plan.previous), plan.released)
     print(plan.version)
     return 0
@@ -130,24 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("release: %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; 2 and one line on stderr for a refusal, 1 for a failure."""
     args = build_parser().parse_args(argv)
-    _configure_logging()
     try:
         code: int = args.handler(args)
     except Refusal as refusal:
-        print(f"release: {refusal}", file=sys.stderr)
+        say(str(refusal))
         return 2
     except ReleaseFailure as failure:
-        print(f"release: {failure}", file=sys.stderr)
+        say(str(failure))
         return 1
     return code

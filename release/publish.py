@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from release.changelog import prepend_section
 from release.errors import Refusal, ReleaseFailure
 from release.gitrepo import GitRepository
 from release.plan import ReleasePlan, make_plan
+from release.report import say
 from release.settings import BranchRole, Settings
 from release.versionfile import write_version
 
 PUSH_ATTEMPTS = 5
-log = logging.getLogger("release")
 
 
 def release_commit_message(plan: ReleasePlan) -> str:
@@ -71,13 +69,9 @@ def bump(
         write_release(repo, settings, plan)
         if not push or _pushed(repo, plan, start, remote):
             return plan
-        log.info(
-            "%s/%s moved while releasing %s (attempt %d of %d): fetching and retrying",
-            remote,
-            branch,
-            plan.version,
-            attempt,
-            PUSH_ATTEMPTS,
+        say(
+            f"{remote}/{branch} moved while releasing {plan.version} "
+            f"(attempt {attempt} of {PUSH_ATTEMPTS}): fetching and retrying"
         )
         repo.undo_release(start, plan.tag)
         repo.catch_up(remote, branch)
