@@ -19,14 +19,14 @@ from release.version import BumpLevel, MalformedVersion, Version
 # pattern can tell a subject from a footer without splitting the text.
 LOG_FORMAT = "--format=%H %P%n%x1f%B"
 SUBJECT = "\x1f"
-# The same headers as conventional.parse_message reads (subjects are stripped).
+# The headers conventional.parse_message reads (subjects are stripped). Each
+# pattern starts with a literal, which lets `re` skip ahead at C speed, and the
+# scans run only when a plain substring test says they can match.
 _SCOPE = r"(?:\([^()\r\n]+\))?"
-_MAJOR = re.compile(
-    rf"^\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!: \S|^BREAKING[ -]CHANGE:",
-    re.MULTILINE,
-)
-_MINOR = re.compile(rf"^\x1f[^\S\n]*feat{_SCOPE}!?: \S", re.MULTILINE | re.IGNORECASE)
-_RELEASE_SUBJECT = re.compile(r"^\x1fchore\(release\): (\S+)", re.MULTILINE)
+_BREAKING_HEADER = re.compile(rf"\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!: \S")
+_BREAKING_FOOTER = re.compile(r"\nBREAKING[ -]CHANGE:")
+_FEATURE_HEADER = re.compile(rf"\x1f[^\S\n]*[Ff][Ee][Aa][Tt]{_SCOPE}!?: \S")
+_RELEASE_SUBJECT = re.compile(r"\x1fchore\(release\): (\S+)")
 
 
 class CommitRecord(NamedTuple):
@@ -63,15 +63,19 @@ class CommitLog:
         The release tool's own commits never ask for more than a patch, except
         when a person wrote a footer into one; `_counted` skips those.
         """
-        if self._counted(_MAJOR):
+        if self._counted(_BREAKING_HEADER, "!: ") or self._counted(
+            _BREAKING_FOOTER, "\nBREAKING"
+        ):
             return BumpLevel.MAJOR
-        if self._counted(_MINOR):
+        if self._counted(_FEATURE_HEADER, ":"):
             return BumpLevel.MINOR
         return BumpLevel.PATCH
 
     def released_versions(self) -> list[tuple[str, Version]]:
         """(sha, version) of every release commit that wrote a release `X.Y.Z`."""
-        found = []
+        found: list[tuple[str, Version]] = []
+        if SUBJECT + RELEASE_COMMIT_PREFIX not in self.text:
+            return found
         for match in _RELEASE_SUBJECT.finditer(self.text):
             try:
                 version = Version.parse(match[1])
@@ -81,7 +85,10 @@ class CommitLog:
                 found.append((self._record_sha(match.start()), version))
         return found
 
-    def _counted(self, pattern: re.Pattern[str]) -> bool:
+    def _counted(self, pattern: re.Pattern[str], needed: str) -> bool:
+        """True when `pattern` matches in a commit that is not the tool's own."""
+        if needed not in self.text:
+            return False
         for match in pattern.finditer(self.text):
             start = self._record_start(match.start())
             subject = self.text.index(SUBJECT, start) + 1
