@@ -47,14 +47,13 @@ def command_bump(args: argparse.Namespace) -> int:
     """Write, commit, tag and optionally push the next version."""
     from release.gitrepo import GitRepository
     from release.plan import make_plan, resolve_branch
-    from release.publish import bump, describe
+    from release.publish import bump, describe, refuse_dirty_work_tree
 
     root, settings = _work_tree()
     with GitRepository(root) as repo:
         branch = resolve_branch(args.branch, repo)
         if args.dry_run:
-            if repo.is_dirty():
-                raise Refusal("the work tree has uncommitted changes: commit or stash")
+            refuse_dirty_work_tree(repo)
             plan = make_plan(repo, settings, branch)
             say(f"dry run, nothing written: {describe(plan, False, args.remote)}")
         else:
@@ -133,9 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except Refusal as refusal:
-        say(str(refusal))
+        say(" ".join(str(refusal).splitlines()))  # always exactly one line
         return 2
     except ReleaseFailure as failure:
-        say(str(failure))
+        say(" ".join(str(failure).splitlines()))
         return 1
     return code

@@ -32,6 +32,12 @@ def write_release(repo: GitRepository, settings: Settings, plan: ReleasePlan) ->
         repo.create_tag(plan.tag, plan.notes)
 
 
+def refuse_dirty_work_tree(repo: GitRepository) -> None:
+    """Refuse to write over changes a person has not committed."""
+    if repo.is_dirty():
+        raise Refusal("the work tree has uncommitted changes: commit or stash them")
+
+
 def describe(plan: ReleasePlan, push: bool, remote: str) -> str:
     """One line saying what the bump does (or did)."""
     if plan.idle:
@@ -59,8 +65,7 @@ def bump(
     remote: str = "origin",
 ) -> ReleasePlan:
     """Bump on `branch`; with `push`, retry from the remote tip when another run won."""
-    if repo.is_dirty():
-        raise Refusal("the work tree has uncommitted changes: commit or stash them")
+    refuse_dirty_work_tree(repo)
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         plan = make_plan(repo, settings, branch)
         if not plan.changes:

@@ -24,11 +24,13 @@ def read_version(root: Path, settings: Settings) -> Version:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise Refusal(f"{path}: cannot read the version ({error})") from error
+    line = text.removesuffix("\n")  # exactly one line, its newline optional
     try:
-        return Version.parse(text.strip())
+        return Version.parse(line)
     except MalformedVersion:
         raise Refusal(
-            f"{path}: {text.strip()!r} is not a version; expected {EXPECTED_FORMS}"
+            f"{path}: {line!r} is not a version; expected {EXPECTED_FORMS} "
+            "alone on one line"
         ) from None
 
 

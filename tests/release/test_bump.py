@@ -264,7 +264,8 @@ def test_refuses_a_clone_without_tags(dev: Clone, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["1.2", "v1.2.3", "1.2.3.dev4", "1.2.3-dev", "01.2.3", ""]
+    "text",
+    ["1.2", "v1.2.3", "1.2.3.dev4", "1.2.3-dev", "01.2.3", "", " 1.2.3", "1.2.3\n"],
 )
 def test_refuses_a_malformed_version(dev: Clone, text: str) -> None:
     (dev.path / "VERSION").write_text(f"{text}\n")
