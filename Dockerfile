@@ -1,0 +1,46 @@
+# The prework-flask-app image: `docker build -t prework-flask-app .`
+# Release builds also pass --build-arg VERSION="$(cat VERSION)" --build-arg GIT_SHA="$(git rev-parse HEAD)".
+# Offline builds pass --build-arg BASE_IMAGE=<a local Python 3.11 image> and, behind a
+# TLS-inspecting proxy, --build-arg CA_BUNDLE=<path of a CA bundle inside that image>.
+
+ARG BASE_IMAGE=python:3.11-slim
+
+# Builder: every runtime dependency (pinned in pyproject.toml) as a wheel, installed into
+# a venv that the runtime stage copies; nothing of pip's cache or the wheels ships.
+FROM ${BASE_IMAGE} AS builder
+ARG CA_BUNDLE=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /build
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" >requirements.txt \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip wheel ${CA_BUNDLE:+--cert "$CA_BUNDLE"} --wheel-dir /wheels -r requirements.txt \
+    && /opt/venv/bin/pip install --no-index --find-links /wheels -r requirements.txt
+
+# Runtime: the same base (the venv's interpreter path must match), no compilers, no root.
+FROM ${BASE_IMAGE}
+ARG VERSION=""
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="prework-flask-app" \
+      org.opencontainers.image.description="Flask notes service on MongoDB with a Redis cache" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    GIT_SHA=${GIT_SHA}
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY gunicorn.conf.py VERSION ./
+COPY app/ ./app/
+# A VERSION build argument must agree with the VERSION file the app reports.
+RUN test -z "$VERSION" || test "$VERSION" = "$(cat VERSION)"
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "app:create_app()"]
