@@ -15,7 +15,7 @@ import nox
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = ["3.11", "3.12", "3.13"]
-PYTHON_SOURCES = ["app", "release", "nginx", "tests", "benchmarks", "noxfile.py"]
+PYTHON_SOURCES = ["app", "release", "nginx", "deploy", "tests", "benchmarks", "noxfile.py"]
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -47,7 +47,7 @@ def typecheck(session: nox.Session) -> None:
 def security(session: nox.Session) -> None:
     """bandit over the shipped code, with the settings in pyproject.toml."""
     session.install(*group("security"))
-    session.run("bandit", "-c", "pyproject.toml", "-q", "-r", "app", "release", "nginx")
+    session.run("bandit", "-c", "pyproject.toml", "-q", "-r", "app", "release", "nginx", "deploy")
 
 
 @nox.session(python=PYTHONS)
@@ -118,6 +118,13 @@ def start_local_proxy(
         return {}
     session.log(f"redis-server at {local.redis_url}")
     return {"REDIS_URL": local.redis_url}
+
+
+@nox.session(default=False)
+def e2e(session: nox.Session) -> None:
+    """A real single-node swarm: build, deploy, rolling update and rollback under load."""
+    session.install(*group("test"))
+    session.run("python", "-m", "tests.e2e", *session.posargs)
 
 
 @nox.session(default=False)

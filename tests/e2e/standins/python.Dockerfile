@@ -1,9 +1,10 @@
 # Stand-in for the official python:3.11-slim where no registry answers: Debian's
-# CPython 3.11 with venv, `python` on PATH, and the host's CA bundle so pip inside
-# a build reaches PyPI through a TLS-inspecting proxy.
+# CPython 3.11 with venv, `python` on PATH, and the host's CA bundle, so that pip in
+# a build given --build-arg CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt reaches PyPI
+# through a TLS-inspecting proxy.
 ARG DEBIAN_IMAGE=prework-standin/debian:bookworm
 FROM ${DEBIAN_IMAGE}
-ENV LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+ENV LANG=C.UTF-8
 RUN apt-get update -q \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
        python3 python3-venv ca-certificates \

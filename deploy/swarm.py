@@ -1,0 +1,128 @@
+"""The Docker CLI calls a deploy needs: stack deploy, service and task state, rollback.
+
+Everything goes through the `docker` client, so DOCKER_HOST (also ssh://) is honoured.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess  # nosec B404 - runs the docker client with fixed argv lists
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ROLLBACK_STATES = frozenset({"rollback_started", "rollback_paused", "rollback_completed"})
+UNFINISHED_STATES = frozenset({"updating", "rollback_started"})
+
+
+class DockerError(RuntimeError):
+    """A docker command failed; the message is its last line of stderr."""
+
+
+def docker(*args: str, env: Mapping[str, str] | None = None) -> str:
+    """Run `docker ARGS` and return its stdout; raise DockerError on failure."""
+    executable = shutil.which("docker") or "docker"
+    result = subprocess.run(  # nosec B603 - argv list, no shell
+        [executable, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(env) if env is not None else None,
+    )
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+        raise DockerError(f"docker {args[0]} {args[1]}: {lines[-1]}")
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a service, as the swarm manager reports it."""
+
+    id: str
+    image: str
+    state: str
+    desired_state: str
+    container_id: str
+    error: str
+
+    @property
+    def hostname(self) -> str:
+        """The container's default hostname: its id's first 12 characters."""
+        return self.container_id[:12]
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """A service's spec image, replica count, update status and live tasks."""
+
+    image: str
+    replicas: int
+    update_state: str | None
+    update_started: str | None
+    update_message: str
+    tasks: tuple[Task, ...]
+
+    def running_tasks(self) -> list[Task]:
+        """Tasks that should run and do (running means healthy once it has a check)."""
+        return [
+            t for t in self.tasks if t.desired_state == "running" and t.state == "running"
+        ]
+
+    def converged(self) -> bool:
+        """True when no update is in flight and every replica runs the spec image."""
+        if self.update_state in UNFINISHED_STATES or self.update_state == "paused":
+            return False
+        running = self.running_tasks()
+        return len(running) == self.replicas and all(
+            t.image == self.image for t in running
+        )
+
+
+def image_matches(spec_image: str, wanted: str) -> bool:
+    """True when a spec image is `wanted`, possibly pinned with an @sha256 digest."""
+    return spec_image == wanted or spec_image.startswith(wanted + "@")
+
+
+def stack_deploy(stack: str, composes: list[str], env: Mapping[str, str]) -> None:
+    """`docker stack deploy` of the compose files, with registry credentials passed on."""
+    files = [arg for compose in composes for arg in ("-c", compose)]
+    docker("stack", "deploy", "--with-registry-auth", *files, stack, env=env)
+
+
+def task_from(raw: Mapping[str, Any]) -> Task:
+    """A Task from one object of `docker inspect <task>`."""
+    status = raw.get("Status", {})
+    return Task(
+        id=raw["ID"],
+        image=raw["Spec"]["ContainerSpec"]["Image"],
+        state=status.get("State", ""),
+        desired_state=raw.get("DesiredState", ""),
+        container_id=status.get("ContainerStatus", {}).get("ContainerID", ""),
+        error=status.get("Err", ""),
+    )
+
+
+def service_state(service: str) -> ServiceState:
+    """The current state of `service`; raises DockerError when it does not exist."""
+    spec = json.loads(docker("service", "inspect", service))[0]
+    task_ids = docker(
+        "service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", service
+    ).split()
+    raw_tasks = json.loads(docker("inspect", *task_ids)) if task_ids else []
+    update = spec.get("UpdateStatus") or {}
+    mode = spec["Spec"]["Mode"]
+    return ServiceState(
+        image=spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"],
+        replicas=int(mode.get("Replicated", {}).get("Replicas", 1)),
+        update_state=update.get("State"),
+        update_started=update.get("StartedAt"),
+        update_message=update.get("Message", ""),
+        tasks=tuple(task_from(raw) for raw in raw_tasks),
+    )
+
+
+def rollback(service: str) -> None:
+    """Ask Swarm to roll `service` back to its previous spec (returns at once)."""
+    docker("service", "rollback", "--detach", service)

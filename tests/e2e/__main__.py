@@ -1,0 +1,94 @@
+"""`python -m tests.e2e` (run by `nox -s e2e`): the whole swarm proof, steps 1-8.
+
+1 engine (DOCKER_HOST or our own dockerd) in swarm mode; 2 base images (official or
+Debian stand-ins); 3 images A, B and a broken one; 4 deploy; 5 checks through nginx;
+6 rolling update under load; 7 automatic rollback under load; 8 teardown, always, with
+the services' logs kept when a step failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+
+from tests.e2e import images
+from tests.e2e.commands import CommandFailed
+from tests.e2e.engine import swarm_engine
+from tests.e2e.scenario import (
+    VERSION_A,
+    VERSION_B,
+    Figures,
+    step_checks,
+    step_deploy,
+    step_rollback,
+    step_rolling_update,
+)
+from tests.e2e.stack import (
+    create_secrets,
+    refuse_foreign_stack,
+    remove_stack,
+    save_logs,
+    stack_environment,
+)
+from tests.support import free_port
+
+IMAGE_A = "prework-flask-app:e2e-a"
+IMAGE_B = "prework-flask-app:e2e-b"
+IMAGE_BROKEN = "prework-flask-app:e2e-broken"
+
+
+def build_images(figures: Figures) -> images.BaseImages:
+    """Steps 2 and 3: the base images, then the app at versions A and B, and broken."""
+    started = time.monotonic()
+    base = images.base_images()
+    kind = "Debian stand-ins" if base.standins else "official, pulled"
+    figures.add(f"base images ({kind}): {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    images.build_app(IMAGE_A, VERSION_A, base)
+    images.build_app(IMAGE_B, VERSION_B, base)
+    images.build_broken(IMAGE_BROKEN, IMAGE_B)
+    figures.add(f"app images A, B, broken: {time.monotonic() - started:.1f} s")
+    return base
+
+
+def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> None:
+    """Steps 4-8 on the engine: deploy, check, update, roll back, tear down."""
+    port = int(os.environ.get("PREWORK_HTTP_PORT") or free_port())
+    url = f"http://127.0.0.1:{port}"
+    stack_environment(base.redis, base.nginx, port)
+    failed = True
+    try:
+        create_secrets()
+        step_deploy(IMAGE_A, f"{url}/", figures)
+        step_checks(url, IMAGE_A)
+        step_rolling_update(IMAGE_B, url, figures)
+        step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures)
+        failed = False
+    finally:
+        if failed:
+            print(f"[e2e] services' logs kept in {save_logs()}", flush=True)
+        remove_stack([IMAGE_A, IMAGE_B, IMAGE_BROKEN], remove_images=not own_engine)
+
+
+def main() -> int:
+    """Run every step; 0 when all held, 1 (with the reason) when one did not."""
+    started = time.monotonic()
+    figures = Figures()
+    try:
+        with swarm_engine() as own_engine:
+            refuse_foreign_stack()
+            base = build_images(figures)
+            run_stack(base, own_engine, figures)
+    except (AssertionError, CommandFailed) as error:
+        traceback.print_exc()
+        print(f"[e2e] FAILED: {error}", file=sys.stderr)
+        return 1
+    figures.add(f"total: {time.monotonic() - started:.1f} s")
+    print("[e2e] passed:\n  " + "\n  ".join(figures.lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Running commands for the e2e: output captured, failures explained in one exception."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess  # nosec B404 - the e2e drives docker, debootstrap and tar
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class CommandFailed(RuntimeError):
+    """A command exited non-zero; the message holds its last lines of output."""
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    timeout: float = 600.0,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run argv, capturing text output; raise CommandFailed when it fails and `check`."""
+    result = subprocess.run(  # nosec B603 - argv lists built by the e2e itself
+        list(argv),
+        input=stdin.decode() if stdin is not None else None,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+        raise CommandFailed(f"{' '.join(argv[:4])} ... exited {result.returncode}:\n{tail}")
+    return result
+
+
+def docker(*args: str, timeout: float = 600.0, check: bool = True) -> str:
+    """`docker ARGS` against DOCKER_HOST; its stdout."""
+    return run(["docker", *args], timeout=timeout, check=check).stdout
+
+
+def find_binary(name: str) -> str | None:
+    """Path of `name` on PATH or in the sbin folders (dockerd, debootstrap live there)."""
+    for folder in ("", "/usr/sbin", "/sbin", "/usr/local/sbin"):
+        path = shutil.which(name, path=folder or None)
+        if path:
+            return path
+    return None

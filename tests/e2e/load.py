@@ -1,0 +1,85 @@
+"""A steady, bounded client: GET / at a fixed rate, counting answers by status and version.
+
+Every request goes to the stack's published port on loopback; the loop stops by itself
+after `max_seconds` or `max_requests`, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import requests
+
+
+@dataclass
+class LoadReport:
+    """What the client saw: requests sent, answers by status, versions, failures."""
+
+    sent: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    versions: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the session output."""
+        versions = ", ".join(f"{v}: {n}" for v, n in sorted(self.versions.items()))
+        return f"sent {self.sent}, failed {len(self.failures)}, versions {{{versions}}}"
+
+
+class SteadyLoad:
+    """GET url at `rate` requests per second in a thread, until stopped or bounded."""
+
+    def __init__(
+        self, url: str, rate: float, max_seconds: float = 300, max_requests: int = 5000
+    ) -> None:
+        self.url = url
+        self.interval = 1.0 / rate
+        self.max_seconds = max_seconds
+        self.max_requests = max_requests
+        self.report = LoadReport()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="steady-load", daemon=True)
+
+    def __enter__(self) -> SteadyLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> LoadReport:
+        """Stop sending and return the report."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.report
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        next_at = time.monotonic()
+        with requests.Session() as session:
+            while (
+                not self._stop.is_set()
+                and time.monotonic() < deadline
+                and self.report.sent < self.max_requests
+            ):
+                self._one(session)
+                next_at += self.interval
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def _one(self, session: requests.Session) -> None:
+        self.report.sent += 1
+        try:
+            response = session.get(self.url, timeout=10)
+        except requests.RequestException as error:
+            self.report.statuses["error"] += 1
+            self.report.failures.append(f"{type(error).__name__}: {error}")
+            return
+        self.report.statuses[str(response.status_code)] += 1
+        # Any non-2xx is a failure here: the stream stays below the rate limit.
+        if not response.ok:
+            self.report.failures.append(f"{response.status_code}: {response.text[:200]}")
+            return
+        self.report.versions[str(response.json().get("version"))] += 1

@@ -1,0 +1,142 @@
+"""The e2e scenario, steps 4-7 of the swarm issue, on an engine in swarm mode.
+
+Each step asserts what it proves and adds its figures to `Figures`, printed at the end.
+"""
+
+from __future__ import annotations
+
+import subprocess  # nosec B404 - runs `python -m deploy` as the workflow does
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from deploy.cli import previous_update, wait_for_convergence
+from deploy.swarm import image_matches, service_state
+from deploy.verify import unverified_replicas
+from tests.e2e import images
+from tests.e2e.commands import docker
+from tests.e2e.load import LoadReport, SteadyLoad
+from tests.e2e.stack import STACK, WEB, get, get_json, published_ports
+from tests.support import port_open, wait_until
+
+VERSION_A = "1.0.0-e2e.1"
+VERSION_B = "1.0.0-e2e.2"
+VERSION_BROKEN = "1.0.0-e2e.3"
+# Below nginx's 20 r/s per client address, so no answer of the stream may be a 429.
+STEADY_RATE = 8.0
+FLOOD_REQUESTS = 150
+TIMEOUT = 240.0
+
+
+@dataclass
+class Figures:
+    """What one run measured, printed at the end of the session."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        """Record and print one figure."""
+        self.lines.append(line)
+        print(f"[e2e] {line}", flush=True)
+
+
+def deploy_cli(image: str, version: str, url: str) -> subprocess.CompletedProcess[str]:
+    """`python -m deploy` as the GitHub deploy job runs it."""
+    return subprocess.run(  # nosec B603 - fixed argv
+        [sys.executable, "-m", "deploy", "--stack", STACK, "--compose",
+         "docker-compose.yml", "--image", image, "--version", version, "--url", url,
+         "--timeout", str(TIMEOUT)],
+        cwd=images.ROOT, capture_output=True, text=True, check=False,
+    )
+
+
+def replicas_report(version: str, url: str) -> None:
+    """Every running replica answers `version` through nginx."""
+    hostnames = [task.hostname for task in service_state(WEB).running_tasks()]
+    assert len(hostnames) == 3, f"running replicas: {hostnames}"
+    missing = unverified_replicas(url, hostnames, version, 60)
+    assert not missing, f"replicas not reporting {version}: {missing}"
+
+
+def step_deploy(image: str, url: str, figures: Figures) -> None:
+    """4. Deploy version A through the deploy CLI; it converges and verifies."""
+    started = time.monotonic()
+    result = deploy_cli(image, VERSION_A, url)
+    assert result.returncode == 0, f"deploy failed: {result.stderr}"
+    figures.add(f"deploy of A: {time.monotonic() - started:.1f} s; {result.stdout.strip()}")
+
+
+def step_checks(base: str, image: str) -> None:
+    """5. Through nginx: /, /healthz, /version, labels, closed ports, 429, notes 503."""
+    root = get_json(f"{base}/")
+    assert root["version"] == VERSION_A and root["hostname"], root
+    assert get(f"{base}/healthz").status_code == 200
+    sha = images.git_sha()
+    assert get_json(f"{base}/version") == {"version": VERSION_A, "commit": sha}
+    assert images.image_label(image, "org.opencontainers.image.version") == VERSION_A
+    assert images.image_label(image, "org.opencontainers.image.revision") == sha
+    assert not port_open(8000), "the app's port 8000 answers on the host"
+    assert not port_open(6379), "Redis's port 6379 answers on the host"
+    ports = {name: spec for name, spec in published_ports().items() if spec}
+    assert list(ports) == [f"{STACK}_nginx"], f"published: {ports}"
+    assert [(p["TargetPort"], p["PublishMode"]) for p in ports[f"{STACK}_nginx"]] == [
+        (80, "host")
+    ]
+    notes = get(f"{base}/api/notes", timeout=30)
+    assert notes.status_code == 503, f"/api/notes: {notes.status_code} {notes.text}"
+    assert set(notes.json()["error"]) >= {"code", "message"}, notes.text
+    step_rate_limit(base)
+
+
+def step_rate_limit(base: str) -> None:
+    """Past the burst nginx answers 429; then it serves again once the bucket drains."""
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(
+            pool.map(lambda _: get(f"{base}/healthz").status_code, range(FLOOD_REQUESTS))
+        )
+    assert 429 in statuses, f"no 429 among {FLOOD_REQUESTS} requests: {set(statuses)}"
+    assert set(statuses) <= {200, 429}, f"flood answers: {sorted(set(statuses))}"
+    print(f"[e2e] rate limit: {statuses.count(429)} of {FLOOD_REQUESTS} answered 429")
+    wait_until(lambda: get(f"{base}/healthz").status_code == 200, 30, "rate limit reset")
+
+
+def assert_no_failures(what: str, report: LoadReport, figures: Figures) -> None:
+    """The steady client saw only 2xx answers."""
+    figures.add(f"{what}: {report.summary()}")
+    assert not report.failures, f"{what}: failed requests: {report.failures[:10]}"
+
+
+def step_rolling_update(image_b: str, base: str, figures: Figures) -> None:
+    """6. `docker service update --image B` under steady load: zero failed requests."""
+    with SteadyLoad(f"{base}/", STEADY_RATE, max_seconds=TIMEOUT + 60) as load:
+        wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
+        before = previous_update(WEB)
+        started = time.monotonic()
+        docker("service", "update", "--detach", "--image", image_b, WEB)
+        wait_for_convergence(WEB, image_b, before, TIMEOUT)
+        figures.add(f"rolling update A->B: {time.monotonic() - started:.1f} s")
+        sent = load.report.sent
+        wait_until(lambda: load.report.sent >= sent + 2 * STEADY_RATE, 30, "load after")
+    assert_no_failures("load during the update", load.report, figures)
+    assert load.report.versions[VERSION_B] > 0, load.report.versions
+    replicas_report(VERSION_B, f"{base}/")
+
+
+def step_rollback(image_broken: str, image_b: str, base: str, figures: Figures) -> None:
+    """7. Deploy an image whose health check fails: Swarm rolls back, zero failures."""
+    with SteadyLoad(f"{base}/", STEADY_RATE, max_seconds=TIMEOUT + 60) as load:
+        wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
+        started = time.monotonic()
+        result = deploy_cli(image_broken, VERSION_BROKEN, f"{base}/")
+        figures.add(f"update to the broken image and rollback: "
+                    f"{time.monotonic() - started:.1f} s")
+    assert result.returncode == 1, f"deploy of a broken image: {result.returncode}"
+    assert "rolled back" in result.stderr, result.stderr
+    print(f"[e2e] deploy said: {result.stderr.strip()}")
+    assert_no_failures("load during the rollback", load.report, figures)
+    assert set(load.report.versions) == {VERSION_B}, load.report.versions
+    state = service_state(WEB)
+    assert image_matches(state.image, image_b), state.image
+    assert state.update_state == "rollback_completed", state.update_state
+    replicas_report(VERSION_B, f"{base}/")

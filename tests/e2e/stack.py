@@ -1,0 +1,116 @@
+"""The stack under test: its secrets, environment, checks over HTTP, logs and teardown."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.e2e.commands import CommandFailed, docker, run
+from tests.support import wait_until
+
+STACK = "prework_stack"
+WEB = f"{STACK}_web"
+# Own secret names (the compose file lets them be chosen): never a real deployment's.
+SECRETS = {
+    "SECRET_KEY_SECRET": "prework_e2e_secret_key",
+    "MONGO_URI_SECRET": "prework_e2e_mongo_uri",
+    "REDIS_PASSWORD_SECRET": "prework_e2e_redis_password",
+}
+# No MongoDB in the stack: the notes API must degrade to 503 JSON; .invalid never resolves.
+UNREACHABLE_MONGO_URI = "mongodb://mongo.invalid:27017/prework"
+
+
+def refuse_foreign_stack() -> None:
+    """Stop before touching an engine where a prework stack or e2e secrets already exist."""
+    stacks = docker("stack", "ls", "--format", "{{.Name}}").split()
+    if STACK in stacks:
+        raise CommandFailed(f"a stack {STACK} already runs on this engine; not touching it")
+    existing = set(docker("secret", "ls", "--format", "{{.Name}}").split())
+    if existing & set(SECRETS.values()):
+        raise CommandFailed("e2e secrets exist on this engine (an earlier run?); remove them")
+
+
+def create_secrets() -> None:
+    """The stack's external secrets, random except the MongoDB URI."""
+    values = {
+        SECRETS["SECRET_KEY_SECRET"]: secrets.token_hex(32),
+        SECRETS["MONGO_URI_SECRET"]: UNREACHABLE_MONGO_URI,
+        SECRETS["REDIS_PASSWORD_SECRET"]: secrets.token_hex(24),
+    }
+    for name, value in values.items():
+        run(["docker", "secret", "create", name, "-"], stdin=value.encode())
+
+
+def stack_environment(redis_image: str, nginx_image: str, port: int) -> None:
+    """The variables docker-compose.yml reads, set for this process and its children."""
+    os.environ.update(SECRETS)
+    os.environ.update(
+        REDIS_IMAGE=redis_image,
+        NGINX_IMAGE=nginx_image,
+        PREWORK_HTTP_PORT=str(port),
+        WEB_REPLICAS="3",
+    )
+
+
+def get(url: str, timeout: float = 15) -> requests.Response:
+    """One GET through nginx."""
+    return requests.get(url, timeout=timeout)
+
+
+def get_json(url: str) -> dict[str, Any]:
+    """GET that must answer 200 with a JSON object."""
+    response = get(url)
+    assert response.status_code == 200, f"{url}: {response.status_code} {response.text}"
+    body = response.json()
+    assert isinstance(body, dict), f"{url}: {body!r}"
+    return body
+
+
+def published_ports() -> dict[str, list[dict[str, Any]]]:
+    """Every service of the stack and the ports it publishes."""
+    names = docker("stack", "services", STACK, "--format", "{{.Name}}").split()
+    found = {}
+    for name in names:
+        spec = json.loads(docker("service", "inspect", name))[0]
+        found[name] = spec["Spec"].get("EndpointSpec", {}).get("Ports", [])
+    return found
+
+
+def save_logs() -> Path:
+    """Each service's logs and task list in a folder that outlives the run."""
+    folder = Path(tempfile.mkdtemp(prefix="prework-e2e-logs-"))
+    for service in docker("stack", "services", STACK, "--format", "{{.Name}}",
+                          check=False).split():
+        logs = docker("service", "logs", "--timestamps", service, check=False, timeout=60)
+        (folder / f"{service}.log").write_text(logs)
+        tasks = docker("service", "ps", "--no-trunc", service, check=False)
+        (folder / f"{service}.tasks").write_text(tasks)
+    return folder
+
+
+def stack_containers() -> list[str]:
+    """Containers of the stack still present on this engine."""
+    label = f"label=com.docker.stack.namespace={STACK}"
+    return docker("ps", "-aq", "--filter", label).split()
+
+
+def remove_stack(images: list[str], remove_images: bool) -> None:
+    """Remove the stack, its volume, the e2e's secrets and (on a shared engine) images."""
+    docker("stack", "rm", STACK, check=False)
+    wait_until(lambda: not stack_containers(), 120, "the stack's containers to go")
+    # Networks go a moment after the containers; the volume only once nothing uses it.
+    wait_until(
+        lambda: not docker("network", "ls", "-q", "--filter",
+                           f"label=com.docker.stack.namespace={STACK}").split(),
+        60, "the stack's networks to go",
+    )
+    docker("volume", "rm", f"{STACK}_redis_data", check=False)
+    docker("secret", "rm", *SECRETS.values(), check=False)
+    if remove_images:
+        docker("image", "rm", *images, check=False)
