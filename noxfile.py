@@ -122,7 +122,7 @@ def start_local_proxy(
 
 @nox.session(default=False)
 def e2e(session: nox.Session) -> None:
-    """A real single-node swarm: build, deploy, rolling update and rollback under load."""
+    """A real single-node swarm: build, deploy, rolling update, rollback under load."""
     session.install(*group("test"))
     session.run("python", "-m", "tests.e2e", *session.posargs)
 

@@ -1,4 +1,4 @@
-"""Command line: deploy IMAGE as the stack's web service, converge, verify or roll back."""
+"""CLI: deploy IMAGE as the stack's web service, converge, verify or roll back."""
 
 from __future__ import annotations
 
@@ -43,9 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the stack's compose file; repeat to add override files",
     )
     parser.add_argument("--image", required=True, help="image for the web service")
-    parser.add_argument("--version", required=True, help="version every replica must report")
+    parser.add_argument(
+        "--version", required=True, help="version every replica must report"
+    )
     parser.add_argument("--url", required=True, help="the stack's URL through nginx")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds (default 300)"
+    )
     return parser
 
 
@@ -77,7 +81,7 @@ def deploy_environment(compose: Path, image: str) -> dict[str, str]:
 
 
 def previous_update(service: str) -> str | None:
-    """When the service's last update started (None if it has none or does not exist)."""
+    """When the service's last update started (None: no update, or no service)."""
     try:
         return swarm.service_state(service).update_started
     except swarm.DockerError:
@@ -87,7 +91,7 @@ def previous_update(service: str) -> str | None:
 def wait_for_convergence(
     service: str, image: str, before: str | None, timeout: float
 ) -> swarm.ServiceState:
-    """Poll until the service runs `image` on every replica; raise DeployFailed if not."""
+    """Poll until every replica runs `image`; raise DeployFailed if it does not."""
     deadline = time.monotonic() + timeout
     last_error = "no state yet"
     while time.monotonic() < deadline:
@@ -98,7 +102,9 @@ def wait_for_convergence(
         else:
             fresh = state.update_started != before
             if fresh and state.update_state in swarm.ROLLBACK_STATES:
-                raise DeployFailed(f"Swarm rolled the update back: {state.update_message}")
+                raise DeployFailed(
+                    f"Swarm rolled the update back: {state.update_message}"
+                )
             if fresh and state.update_state == "paused":
                 raise DeployFailed(f"the update paused: {state.update_message}")
             if swarm.image_matches(state.image, image) and state.converged():
@@ -136,7 +142,9 @@ def deploy(args: argparse.Namespace) -> None:
         missing = unverified_replicas(args.url, hostnames, args.version, remaining)
         if missing:
             seen = ", ".join(f"{h}={v or 'unseen'}" for h, v in sorted(missing.items()))
-            raise DeployFailed(f"replicas not reporting {args.version} at {args.url}: {seen}")
+            raise DeployFailed(
+                f"replicas not reporting {args.version} at {args.url}: {seen}"
+            )
     except (DeployFailed, swarm.DockerError) as error:
         roll_back(service, args.timeout)
         raise DeployFailed(f"{error}; {service} rolled back") from error

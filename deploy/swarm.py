@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-ROLLBACK_STATES = frozenset({"rollback_started", "rollback_paused", "rollback_completed"})
+ROLLBACK_STATES = frozenset(
+    {"rollback_started", "rollback_paused", "rollback_completed"}
+)
 UNFINISHED_STATES = frozenset({"updating", "rollback_started"})
 
 
@@ -67,7 +69,9 @@ class ServiceState:
     def running_tasks(self) -> list[Task]:
         """Tasks that should run and do (running means healthy once it has a check)."""
         return [
-            t for t in self.tasks if t.desired_state == "running" and t.state == "running"
+            t
+            for t in self.tasks
+            if t.desired_state == "running" and t.state == "running"
         ]
 
     def converged(self) -> bool:
@@ -86,7 +90,7 @@ def image_matches(spec_image: str, wanted: str) -> bool:
 
 
 def stack_deploy(stack: str, composes: list[str], env: Mapping[str, str]) -> None:
-    """`docker stack deploy` of the compose files, with registry credentials passed on."""
+    """`docker stack deploy` of the compose files, passing registry credentials on."""
     files = [arg for compose in composes for arg in ("-c", compose)]
     docker("stack", "deploy", "--with-registry-auth", *files, stack, env=env)
 
@@ -108,7 +112,13 @@ def service_state(service: str) -> ServiceState:
     """The current state of `service`; raises DockerError when it does not exist."""
     spec = json.loads(docker("service", "inspect", service))[0]
     task_ids = docker(
-        "service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", service
+        "service",
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "desired-state=running",
+        service,
     ).split()
     raw_tasks = json.loads(docker("inspect", *task_ids)) if task_ids else []
     update = spec.get("UpdateStatus") or {}

@@ -13,7 +13,7 @@ REQUEST_INTERVAL = 0.1
 
 
 def fetch_identity(url: str, timeout: float = 5.0) -> tuple[str, str] | None:
-    """(hostname, version) from the service's `/`, or None when it does not answer 2xx."""
+    """(hostname, version) from the service's `/`; None unless it answers 2xx JSON."""
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
         # The URL is the operator's own --url, checked to be http(s) by the CLI.

@@ -1,1 +1,1 @@
-"""End-to-end proof on a real single-node Docker Swarm (`nox -s e2e`; see scenario.py)."""
+"""End-to-end proof on a real single-node Docker Swarm (`nox -s e2e`)."""

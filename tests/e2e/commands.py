@@ -1,4 +1,4 @@
-"""Running commands for the e2e: output captured, failures explained in one exception."""
+"""Commands for the e2e: output captured, a failure explained in one exception."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def run(
     timeout: float = 600.0,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run argv, capturing text output; raise CommandFailed when it fails and `check`."""
+    """Run argv, capturing text; raise CommandFailed when it fails and `check`."""
     result = subprocess.run(  # nosec B603 - argv lists built by the e2e itself
         list(argv),
         input=stdin.decode() if stdin is not None else None,
@@ -32,7 +32,9 @@ def run(
     )
     if check and result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-        raise CommandFailed(f"{' '.join(argv[:4])} ... exited {result.returncode}:\n{tail}")
+        raise CommandFailed(
+            f"{' '.join(argv[:4])} ... exited {result.returncode}:\n{tail}"
+        )
     return result
 
 
@@ -42,7 +44,7 @@ def docker(*args: str, timeout: float = 600.0, check: bool = True) -> str:
 
 
 def find_binary(name: str) -> str | None:
-    """Path of `name` on PATH or in the sbin folders (dockerd, debootstrap live there)."""
+    """Path of `name` on PATH or in the sbin folders (dockerd, debootstrap)."""
     for folder in ("", "/usr/sbin", "/sbin", "/usr/local/sbin"):
         path = shutil.which(name, path=folder or None)
         if path:

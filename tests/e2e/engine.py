@@ -1,4 +1,4 @@
-"""A Docker engine in swarm mode for the e2e: the one at DOCKER_HOST, else our own dockerd.
+"""An engine in swarm mode for the e2e: the one at DOCKER_HOST, else our own dockerd.
 
 Only what this module starts is stopped: its dockerd (and that engine's swarm) or, on an
 engine that was already running, the swarm it initialised.
@@ -18,23 +18,27 @@ from pathlib import Path
 from tests.e2e.commands import CommandFailed, docker, find_binary, run
 from tests.support import wait_until
 
+# Swarm's bridge to the host for published ports and egress; made by dockerd on demand.
+GATEWAY_BRIDGE = "docker_gwbridge"
+
 
 def engine_answers() -> bool:
     """True when `docker info` reaches an engine at the current DOCKER_HOST."""
-    return run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False,
-               timeout=20).returncode == 0
+    probe = ["docker", "info", "--format", "{{.ServerVersion}}"]
+    return run(probe, check=False, timeout=20).returncode == 0
 
 
 @contextmanager
 def own_dockerd() -> Iterator[Path]:
-    """Start dockerd with its own data root, exec root and socket; stop it afterwards."""
+    """Start dockerd with its own data root, exec root and socket; stop it after."""
     dockerd = find_binary("dockerd")
     if dockerd is None:
         raise CommandFailed("dockerd not found: install the Debian package 'docker.io'")
-    # Short path: the exec root holds unix sockets, whose paths are limited to 108 bytes.
+    # Short path: the exec root holds unix sockets (paths limited to 108 bytes).
     root = Path(tempfile.mkdtemp(prefix="prework-dockerd-"))
     socket = root / "docker.sock"
     log = (root / "dockerd.log").open("wb")
+    had_bridge = Path("/sys/class/net", GATEWAY_BRIDGE).exists()
     process = subprocess.Popen(  # nosec B603 - fixed argv
         [
             dockerd,
@@ -62,11 +66,25 @@ def own_dockerd() -> Iterator[Path]:
             process.kill()
             process.wait()
         log.close()
+        release_leftovers(root, created_bridge=not had_bridge)
         if previous_host is None:
             del os.environ["DOCKER_HOST"]
         else:
             os.environ["DOCKER_HOST"] = previous_host
-        shutil.rmtree(root, ignore_errors=True)
+
+
+def release_leftovers(root: Path, created_bridge: bool) -> None:
+    """What a stopped dockerd leaves: namespace mounts under its root, the gwbridge."""
+    mounts = [
+        line.split()[1]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1].startswith(f"{root}/")
+    ]
+    for mount in sorted(mounts, reverse=True):
+        run(["umount", "--lazy", mount], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+    if created_bridge:
+        run(["ip", "link", "delete", GATEWAY_BRIDGE], check=False)
 
 
 def swarm_state() -> str:
@@ -90,7 +108,7 @@ def swarm_engine() -> Iterator[bool]:
 
 @contextmanager
 def _engine() -> Iterator[bool]:
-    """The engine at DOCKER_HOST when one answers (False), else our own dockerd (True)."""
+    """The engine at DOCKER_HOST if one answers (False), else our own dockerd (True)."""
     if engine_answers():
         yield False
         return

@@ -1,4 +1,4 @@
-"""Images for the e2e: the official bases (or Debian stand-ins) and the app's A, B, broken.
+"""Images for the e2e: official bases (or Debian stand-ins), the app's A, B and broken.
 
 Where no registry answers, the stand-ins are built from one debootstrap of Debian
 bookworm (its CPython is 3.11, as python:3.11-slim's) with the Dockerfiles in standins/,
@@ -49,7 +49,9 @@ def compose_default(variable: str) -> str:
 
 def dockerfile_base_default() -> str:
     """The Dockerfile's `ARG BASE_IMAGE=` default."""
-    match = re.search(r"^ARG BASE_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    match = re.search(
+        r"^ARG BASE_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M
+    )
     if match is None:
         raise CommandFailed("Dockerfile has no ARG BASE_IMAGE default")
     return match.group(1)
@@ -78,12 +80,16 @@ def apt_mirror() -> str:
     for source in sources:
         for stanza in source.read_text().split("\n\n"):
             fields = dict(
-                line.split(":", 1) for line in stanza.splitlines() if ":" in line
-                and not line.startswith("#")
+                line.split(":", 1)
+                for line in stanza.splitlines()
+                if ":" in line and not line.startswith("#")
             )
             if SUITE in fields.get("Suites", "").split():
                 return fields.get("URIs", "").split()[0]
-    for source in [Path("/etc/apt/sources.list"), *Path("/etc/apt").glob("sources.list.d/*.list")]:
+    for source in [
+        Path("/etc/apt/sources.list"),
+        *Path("/etc/apt").glob("sources.list.d/*.list"),
+    ]:
         if source.is_file():
             for line in source.read_text().splitlines():
                 parts = line.split()
@@ -99,19 +105,32 @@ def debian_rootfs_tar() -> Path:
         return tar
     debootstrap = find_binary("debootstrap")
     if debootstrap is None:
-        raise CommandFailed("debootstrap not found: install the Debian package 'debootstrap'")
+        raise CommandFailed(
+            "debootstrap not found: install the Debian package 'debootstrap'"
+        )
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="prework-rootfs-") as rootfs:
-        run([debootstrap, "--variant=minbase", SUITE, rootfs, apt_mirror()], timeout=600)
+        run(
+            [debootstrap, "--variant=minbase", SUITE, rootfs, apt_mirror()], timeout=600
+        )
         partial = tar.with_suffix(".partial")
-        run(["tar", "-C", rootfs, "--exclude=./var/cache/apt/archives/*.deb",
-             "-cf", str(partial), "."])
+        run(
+            [
+                "tar",
+                "-C",
+                rootfs,
+                "--exclude=./var/cache/apt/archives/*.deb",
+                "-cf",
+                str(partial),
+                ".",
+            ]
+        )
         partial.rename(tar)
     return tar
 
 
 def build_standins() -> BaseImages:
-    """Import the Debian root file system and build the python, redis, nginx stand-ins."""
+    """Import the Debian root file system; build the python, redis, nginx stand-ins."""
     run(["docker", "import", str(debian_rootfs_tar()), DEBIAN_IMAGE], timeout=300)
     names = {}
     with tempfile.TemporaryDirectory(prefix="prework-standins-") as context:
@@ -121,8 +140,17 @@ def build_standins() -> BaseImages:
         shutil.copy(HOST_CA_BUNDLE, Path(context) / "ca-certificates.crt")
         for name in ("python", "redis", "nginx"):
             names[name] = f"prework-standin/{name}:e2e"
-            docker("build", "-q", "--network", "host", "-f",
-                   str(Path(context) / f"{name}.Dockerfile"), "-t", names[name], context)
+            docker(
+                "build",
+                "-q",
+                "--network",
+                "host",
+                "-f",
+                str(Path(context) / f"{name}.Dockerfile"),
+                "-t",
+                names[name],
+                context,
+            )
     return BaseImages(names["python"], names["redis"], names["nginx"], standins=True)
 
 
@@ -130,16 +158,24 @@ def base_images() -> BaseImages:
     """The official base images when they can be pulled, else Debian stand-ins."""
     official = official_images()
     if pull_all(official):
-        return BaseImages(official["python"], official["redis"], official["nginx"], False)
+        return BaseImages(
+            official["python"], official["redis"], official["nginx"], False
+        )
     return build_standins()
 
 
 def build_context(version: str) -> Path:
-    """A copy of the project's files (git's view, uncommitted work included) with VERSION."""
-    listed = subprocess.run(  # nosec B603 B607 - fixed argv
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    """A copy of the project's files (git's view, uncommitted work too) with VERSION."""
+    listed = (
+        subprocess.run(  # nosec B603 B607 - fixed argv
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     context = Path(tempfile.mkdtemp(prefix="prework-context-"))
     for name in filter(None, listed):
         source = ROOT / name
@@ -160,10 +196,20 @@ def build_app(tag: str, version: str, base: BaseImages) -> str:
     """Build the project's Dockerfile as `tag`, reporting `version`."""
     context = build_context(version)
     try:
-        args = ["build", "-q", "--network", "host", "-t", tag,
-                "--build-arg", f"BASE_IMAGE={base.python}",
-                "--build-arg", f"VERSION={version}",
-                "--build-arg", f"GIT_SHA={git_sha()}"]
+        args = [
+            "build",
+            "-q",
+            "--network",
+            "host",
+            "-t",
+            tag,
+            "--build-arg",
+            f"BASE_IMAGE={base.python}",
+            "--build-arg",
+            f"VERSION={version}",
+            "--build-arg",
+            f"GIT_SHA={git_sha()}",
+        ]
         if base.standins:
             args += ["--build-arg", "CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"]
         docker(*args, str(context))
@@ -175,12 +221,28 @@ def build_app(tag: str, version: str, base: BaseImages) -> str:
 def build_broken(tag: str, app_image: str) -> str:
     """An image of the app whose health check fails (gunicorn on the wrong port)."""
     dockerfile = (HERE / "broken.Dockerfile").read_bytes()
-    run(["docker", "build", "-q", "-t", tag, "--build-arg", f"APP_IMAGE={app_image}", "-"],
-        stdin=dockerfile)
+    run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "-t",
+            tag,
+            "--build-arg",
+            f"APP_IMAGE={app_image}",
+            "-",
+        ],
+        stdin=dockerfile,
+    )
     return tag
 
 
 def image_label(image: str, label: str) -> str:
     """One label of a local image."""
-    return docker("image", "inspect", "--format",
-                  "{{index .Config.Labels \"" + label + "\"}}", image).strip()
+    return docker(
+        "image",
+        "inspect",
+        "--format",
+        '{{index .Config.Labels "' + label + '"}}',
+        image,
+    ).strip()

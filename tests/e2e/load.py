@@ -1,4 +1,4 @@
-"""A steady, bounded client: GET / at a fixed rate, counting answers by status and version.
+"""A steady, bounded client: GET / at a fixed rate, counting statuses and versions.
 
 Every request goes to the stack's published port on loopback; the loop stops by itself
 after `max_seconds` or `max_requests`, whichever comes first.
@@ -41,7 +41,9 @@ class SteadyLoad:
         self.max_requests = max_requests
         self.report = LoadReport()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="steady-load", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="steady-load", daemon=True
+        )
 
     def __enter__(self) -> SteadyLoad:
         self._thread.start()
@@ -80,6 +82,8 @@ class SteadyLoad:
         self.report.statuses[str(response.status_code)] += 1
         # Any non-2xx is a failure here: the stream stays below the rate limit.
         if not response.ok:
-            self.report.failures.append(f"{response.status_code}: {response.text[:200]}")
+            self.report.failures.append(
+                f"{response.status_code}: {response.text[:200]}"
+            )
             return
         self.report.versions[str(response.json().get("version"))] += 1

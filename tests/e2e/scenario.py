@@ -25,7 +25,9 @@ VERSION_B = "1.0.0-e2e.2"
 VERSION_BROKEN = "1.0.0-e2e.3"
 # Below nginx's 20 r/s per client address, so no answer of the stream may be a 429.
 STEADY_RATE = 8.0
-FLOOD_REQUESTS = 150
+# More clients at once than nginx queues (its burst): the rest must get 429.
+FLOOD_CLIENTS_ABOVE_BURST = 20
+FLOOD_REQUESTS_PER_CLIENT = 3
 TIMEOUT = 240.0
 
 
@@ -44,10 +46,27 @@ class Figures:
 def deploy_cli(image: str, version: str, url: str) -> subprocess.CompletedProcess[str]:
     """`python -m deploy` as the GitHub deploy job runs it."""
     return subprocess.run(  # nosec B603 - fixed argv
-        [sys.executable, "-m", "deploy", "--stack", STACK, "--compose",
-         "docker-compose.yml", "--image", image, "--version", version, "--url", url,
-         "--timeout", str(TIMEOUT)],
-        cwd=images.ROOT, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "deploy",
+            "--stack",
+            STACK,
+            "--compose",
+            "docker-compose.yml",
+            "--image",
+            image,
+            "--version",
+            version,
+            "--url",
+            url,
+            "--timeout",
+            str(TIMEOUT),
+        ],
+        cwd=images.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -64,7 +83,9 @@ def step_deploy(image: str, url: str, figures: Figures) -> None:
     started = time.monotonic()
     result = deploy_cli(image, VERSION_A, url)
     assert result.returncode == 0, f"deploy failed: {result.stderr}"
-    figures.add(f"deploy of A: {time.monotonic() - started:.1f} s; {result.stdout.strip()}")
+    figures.add(
+        f"deploy of A: {time.monotonic() - started:.1f} s; {result.stdout.strip()}"
+    )
 
 
 def step_checks(base: str, image: str) -> None:
@@ -91,14 +112,28 @@ def step_checks(base: str, image: str) -> None:
 
 def step_rate_limit(base: str) -> None:
     """Past the burst nginx answers 429; then it serves again once the bucket drains."""
-    with ThreadPoolExecutor(max_workers=30) as pool:
+    clients = nginx_setting("NGINX_RATE_BURST", 40) + FLOOD_CLIENTS_ABOVE_BURST
+    count = clients * FLOOD_REQUESTS_PER_CLIENT
+    with ThreadPoolExecutor(max_workers=clients) as pool:
         statuses = list(
-            pool.map(lambda _: get(f"{base}/healthz").status_code, range(FLOOD_REQUESTS))
+            pool.map(lambda _: get(f"{base}/healthz").status_code, range(count))
         )
-    assert 429 in statuses, f"no 429 among {FLOOD_REQUESTS} requests: {set(statuses)}"
+    assert 429 in statuses, f"no 429 among {count} requests: {set(statuses)}"
     assert set(statuses) <= {200, 429}, f"flood answers: {sorted(set(statuses))}"
-    print(f"[e2e] rate limit: {statuses.count(429)} of {FLOOD_REQUESTS} answered 429")
-    wait_until(lambda: get(f"{base}/healthz").status_code == 200, 30, "rate limit reset")
+    print(f"[e2e] rate limit: {statuses.count(429)} of {count} answered 429")
+    wait_until(
+        lambda: get(f"{base}/healthz").status_code == 200, 30, "rate limit reset"
+    )
+
+
+def nginx_setting(name: str, default: int) -> int:
+    """An integer default of nginx/template.env (the stack's nginx settings)."""
+    env_file = images.ROOT / "nginx" / "template.env"
+    for line in env_file.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == name and value.strip().isdigit():
+            return int(value)
+    return default
 
 
 def assert_no_failures(what: str, report: LoadReport, figures: Figures) -> None:
@@ -129,8 +164,10 @@ def step_rollback(image_broken: str, image_b: str, base: str, figures: Figures) 
         wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
         started = time.monotonic()
         result = deploy_cli(image_broken, VERSION_BROKEN, f"{base}/")
-        figures.add(f"update to the broken image and rollback: "
-                    f"{time.monotonic() - started:.1f} s")
+        figures.add(
+            f"update to the broken image and rollback: "
+            f"{time.monotonic() - started:.1f} s"
+        )
     assert result.returncode == 1, f"deploy of a broken image: {result.returncode}"
     assert "rolled back" in result.stderr, result.stderr
     print(f"[e2e] deploy said: {result.stderr.strip()}")

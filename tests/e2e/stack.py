@@ -1,4 +1,4 @@
-"""The stack under test: its secrets, environment, checks over HTTP, logs and teardown."""
+"""The stack under test: secrets, environment, HTTP helpers, logs and teardown."""
 
 from __future__ import annotations
 
@@ -22,18 +22,23 @@ SECRETS = {
     "MONGO_URI_SECRET": "prework_e2e_mongo_uri",
     "REDIS_PASSWORD_SECRET": "prework_e2e_redis_password",
 }
-# No MongoDB in the stack: the notes API must degrade to 503 JSON; .invalid never resolves.
+# No MongoDB in the stack: the notes API must degrade to 503 JSON (.invalid never
+# resolves).
 UNREACHABLE_MONGO_URI = "mongodb://mongo.invalid:27017/prework"
 
 
 def refuse_foreign_stack() -> None:
-    """Stop before touching an engine where a prework stack or e2e secrets already exist."""
+    """Refuse an engine where a prework stack or the e2e's secrets already exist."""
     stacks = docker("stack", "ls", "--format", "{{.Name}}").split()
     if STACK in stacks:
-        raise CommandFailed(f"a stack {STACK} already runs on this engine; not touching it")
+        raise CommandFailed(
+            f"a stack {STACK} already runs on this engine; not touching it"
+        )
     existing = set(docker("secret", "ls", "--format", "{{.Name}}").split())
     if existing & set(SECRETS.values()):
-        raise CommandFailed("e2e secrets exist on this engine (an earlier run?); remove them")
+        raise CommandFailed(
+            "e2e secrets exist on this engine (an earlier run?); remove them"
+        )
 
 
 def create_secrets() -> None:
@@ -85,9 +90,12 @@ def published_ports() -> dict[str, list[dict[str, Any]]]:
 def save_logs() -> Path:
     """Each service's logs and task list in a folder that outlives the run."""
     folder = Path(tempfile.mkdtemp(prefix="prework-e2e-logs-"))
-    for service in docker("stack", "services", STACK, "--format", "{{.Name}}",
-                          check=False).split():
-        logs = docker("service", "logs", "--timestamps", service, check=False, timeout=60)
+    for service in docker(
+        "stack", "services", STACK, "--format", "{{.Name}}", check=False
+    ).split():
+        logs = docker(
+            "service", "logs", "--timestamps", service, check=False, timeout=60
+        )
         (folder / f"{service}.log").write_text(logs)
         tasks = docker("service", "ps", "--no-trunc", service, check=False)
         (folder / f"{service}.tasks").write_text(tasks)
@@ -101,14 +109,20 @@ def stack_containers() -> list[str]:
 
 
 def remove_stack(images: list[str], remove_images: bool) -> None:
-    """Remove the stack, its volume, the e2e's secrets and (on a shared engine) images."""
+    """Remove the stack, its volume, the e2e's secrets and (shared engine) images."""
     docker("stack", "rm", STACK, check=False)
     wait_until(lambda: not stack_containers(), 120, "the stack's containers to go")
     # Networks go a moment after the containers; the volume only once nothing uses it.
     wait_until(
-        lambda: not docker("network", "ls", "-q", "--filter",
-                           f"label=com.docker.stack.namespace={STACK}").split(),
-        60, "the stack's networks to go",
+        lambda: not docker(
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            f"label=com.docker.stack.namespace={STACK}",
+        ).split(),
+        60,
+        "the stack's networks to go",
     )
     docker("volume", "rm", f"{STACK}_redis_data", check=False)
     docker("secret", "rm", *SECRETS.values(), check=False)
