@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess  # nosec B404 - runs the docker client with fixed argv lists
+import subprocess  # nosec B404  # runs the docker client with fixed argv lists
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,7 @@ class DockerError(RuntimeError):
 def docker(*args: str, env: Mapping[str, str] | None = None) -> str:
     """Run `docker ARGS` and return its stdout; raise DockerError on failure."""
     executable = shutil.which("docker") or "docker"
-    result = subprocess.run(  # nosec B603 - argv list, no shell
+    result = subprocess.run(  # nosec B603  # argv list, no shell
         [executable, *args],
         capture_output=True,
         text=True,

@@ -16,8 +16,10 @@ def fetch_identity(url: str, timeout: float = 5.0) -> tuple[str, str] | None:
     """(hostname, version) from the service's `/`; None unless it answers 2xx JSON."""
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        # The URL is the operator's own --url, checked to be http(s) by the CLI.
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310
+        response = urllib.request.urlopen(  # nosec B310  # --url is checked: http(s)
+            request, timeout=timeout
+        )
+        with response:
             body = json.loads(response.read().decode())
     except (OSError, ValueError):
         return None

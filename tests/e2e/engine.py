@@ -83,8 +83,9 @@ def release_leftovers(root: Path, created_bridge: bool) -> None:
     for mount in sorted(mounts, reverse=True):
         run(["umount", "--lazy", mount], check=False)
     shutil.rmtree(root, ignore_errors=True)
-    if created_bridge:
-        run(["ip", "link", "delete", GATEWAY_BRIDGE], check=False)
+    ip = find_binary("ip")
+    if created_bridge and ip is not None:
+        run([ip, "link", "delete", GATEWAY_BRIDGE], check=False)
 
 
 def swarm_state() -> str:
