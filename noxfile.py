@@ -30,10 +30,14 @@ def group(name: str) -> tuple[str, ...]:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """flake8 and black --check over all Python in the repository."""
+    """flake8 and black --check over all Python; hadolint over every Dockerfile."""
     session.install(*group("lint"))
     session.run("flake8", ".")
     session.run("black", "--check", "--diff", ".")
+    dockerfiles = [ROOT / "Dockerfile", *sorted(ROOT.glob("tests/e2e/**/*.Dockerfile"))]
+    present = [str(path) for path in dockerfiles if path.exists()]
+    if present:
+        session.run("hadolint", *present)
 
 
 @nox.session

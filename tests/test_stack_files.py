@@ -140,7 +140,8 @@ def test_nginx_is_the_only_published_port(stack: dict[str, Any]) -> None:
 def test_backend_network_is_internal(stack: dict[str, Any]) -> None:
     backend = stack["networks"]["backend"]
     assert backend == {"driver": "overlay", "internal": True}
-    assert "backend" in stack["services"]["web"]["networks"]
+    assert stack["services"]["web"]["networks"] == ["backend"]
+    assert stack["services"]["nginx"]["networks"] == ["frontend", "backend"]
 
 
 def test_self_hosted_mongo_has_auth_and_a_volume() -> None:
@@ -155,6 +156,8 @@ def test_self_hosted_mongo_has_auth_and_a_volume() -> None:
 def test_mongo_tls_files_come_from_secrets() -> None:
     web = load("docker-compose.mongo-tls.yml")["services"]["web"]
     assert set(web["secrets"]) == {"mongo_ca", "mongo_client_pem"}
+    # A managed MongoDB is outside the swarm: only this file gives web a way out.
+    assert web["networks"] == ["backend", "egress"]
     for path in web["environment"].values():
         assert path.startswith("/run/secrets/")
 

@@ -17,7 +17,14 @@ from deploy.verify import unverified_replicas
 from tests.e2e import images
 from tests.e2e.commands import docker
 from tests.e2e.load import LoadReport, SteadyLoad
-from tests.e2e.stack import STACK, WEB, get, get_json, published_ports
+from tests.e2e.stack import (
+    STACK,
+    WEB,
+    container_addresses,
+    get,
+    get_json,
+    published_ports,
+)
 from tests.support import port_open, wait_until
 
 VERSION_A = "1.0.0-e2e.1"
@@ -97,8 +104,11 @@ def step_checks(base: str, image: str) -> None:
     assert get_json(f"{base}/version") == {"version": VERSION_A, "commit": sha}
     assert images.image_label(image, "org.opencontainers.image.version") == VERSION_A
     assert images.image_label(image, "org.opencontainers.image.revision") == sha
-    assert not port_open(8000), "the app's port 8000 answers on the host"
-    assert not port_open(6379), "Redis's port 6379 answers on the host"
+    for service, port in ((WEB, 8000), (f"{STACK}_redis", 6379)):
+        for address in ["127.0.0.1", *container_addresses(service)]:
+            assert not port_open(
+                port, address
+            ), f"{service} answers on {address}:{port}"
     ports = {name: spec for name, spec in published_ports().items() if spec}
     assert list(ports) == [f"{STACK}_nginx"], f"published: {ports}"
     assert [(p["TargetPort"], p["PublishMode"]) for p in ports[f"{STACK}_nginx"]] == [

@@ -87,6 +87,19 @@ def published_ports() -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def container_addresses(service: str) -> list[str]:
+    """Every network address of the service's containers on this engine."""
+    label = f"label=com.docker.swarm.service.name={service}"
+    ids = docker("ps", "-q", "--filter", label).split()
+    assert ids, f"no container of {service} on this engine"
+    return [
+        network["IPAddress"]
+        for container in json.loads(docker("inspect", *ids))
+        for network in container["NetworkSettings"]["Networks"].values()
+        if network.get("IPAddress")
+    ]
+
+
 def save_logs() -> Path:
     """Each service's logs and task list in a folder that outlives the run."""
     folder = Path(tempfile.mkdtemp(prefix="prework-e2e-logs-"))

@@ -4,6 +4,8 @@
 # stdout/stderr, and the command is `nginx -g 'daemon off;'`.
 ARG DEBIAN_IMAGE=prework-standin/debian:bookworm
 FROM ${DEBIAN_IMAGE}
+# The mirror apt is configured with decides the versions (a dated snapshot in CI).
+# hadolint ignore=DL3008
 RUN apt-get update -q \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
        nginx gettext-base \

@@ -5,6 +5,8 @@
 ARG DEBIAN_IMAGE=prework-standin/debian:bookworm
 FROM ${DEBIAN_IMAGE}
 ENV LANG=C.UTF-8
+# The mirror apt is configured with decides the versions (a dated snapshot in CI).
+# hadolint ignore=DL3008
 RUN apt-get update -q \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
        python3 python3-venv ca-certificates \
