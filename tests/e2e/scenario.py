@@ -20,12 +20,14 @@ from tests.e2e.load import LoadReport, SteadyLoad
 from tests.e2e.stack import (
     STACK,
     WEB,
+    app_answers,
     container_addresses,
     get,
     get_json,
     published_ports,
+    redis_answers,
 )
-from tests.support import port_open, wait_until
+from tests.support import wait_until
 
 VERSION_A = "1.0.0-e2e.1"
 VERSION_B = "1.0.0-e2e.2"
@@ -104,11 +106,10 @@ def step_checks(base: str, image: str) -> None:
     assert get_json(f"{base}/version") == {"version": VERSION_A, "commit": sha}
     assert images.image_label(image, "org.opencontainers.image.version") == VERSION_A
     assert images.image_label(image, "org.opencontainers.image.revision") == sha
-    for service, port in ((WEB, 8000), (f"{STACK}_redis", 6379)):
-        for address in ["127.0.0.1", *container_addresses(service)]:
-            assert not port_open(
-                port, address
-            ), f"{service} answers on {address}:{port}"
+    for address in ["127.0.0.1", *container_addresses(WEB)]:
+        assert not app_answers(address, VERSION_A), f"the app answers on {address}:8000"
+    for address in ["127.0.0.1", *container_addresses(f"{STACK}_redis")]:
+        assert not redis_answers(address), f"Redis answers on {address}:6379"
     ports = {name: spec for name, spec in published_ports().items() if spec}
     assert list(ports) == [f"{STACK}_nginx"], f"published: {ports}"
     assert [(p["TargetPort"], p["PublishMode"]) for p in ports[f"{STACK}_nginx"]] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,30 @@ def container_addresses(service: str) -> list[str]:
         for network in container["NetworkSettings"]["Networks"].values()
         if network.get("IPAddress")
     ]
+
+
+def app_answers(address: str, version: str) -> bool:
+    """True when the app itself answers /version on address:8000 from here.
+
+    A TCP connect is no proof: a network may accept any connection (a transparent
+    proxy); only the app's own answer is.
+    """
+    try:
+        response = requests.get(f"http://{address}:8000/version", timeout=2)
+        return bool(response.json().get("version") == version)
+    except (requests.RequestException, ValueError, AttributeError):
+        return False
+
+
+def redis_answers(address: str) -> bool:
+    """True when Redis itself answers PING on address:6379 (PONG or NOAUTH)."""
+    try:
+        with socket.create_connection((address, 6379), timeout=2) as connection:
+            connection.sendall(b"PING\r\n")
+            reply = connection.recv(64)
+    except OSError:
+        return False
+    return reply.startswith((b"+PONG", b"-NOAUTH"))
 
 
 def save_logs() -> Path:
