@@ -62,7 +62,7 @@ def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> No
     try:
         create_secrets()
         step_deploy(IMAGE_A, f"{url}/", figures)
-        step_checks(url, IMAGE_A)
+        step_checks(url, IMAGE_A, figures)
         step_rolling_update(IMAGE_B, url, figures)
         step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures)
         failed = False

@@ -97,7 +97,7 @@ def step_deploy(image: str, url: str, figures: Figures) -> None:
     )
 
 
-def step_checks(base: str, image: str) -> None:
+def step_checks(base: str, image: str, figures: Figures) -> None:
     """5. Through nginx: /, /healthz, /version, labels, closed ports, 429, notes 503."""
     root = get_json(f"{base}/")
     assert root["version"] == VERSION_A and root["hostname"], root
@@ -118,10 +118,10 @@ def step_checks(base: str, image: str) -> None:
     notes = get(f"{base}/api/notes", timeout=30)
     assert notes.status_code == 503, f"/api/notes: {notes.status_code} {notes.text}"
     assert set(notes.json()["error"]) >= {"code", "message"}, notes.text
-    step_rate_limit(base)
+    step_rate_limit(base, figures)
 
 
-def step_rate_limit(base: str) -> None:
+def step_rate_limit(base: str, figures: Figures) -> None:
     """Past the burst nginx answers 429; then it serves again once the bucket drains."""
     clients = nginx_setting("NGINX_RATE_BURST", 40) + FLOOD_CLIENTS_ABOVE_BURST
     count = clients * FLOOD_REQUESTS_PER_CLIENT
@@ -131,7 +131,7 @@ def step_rate_limit(base: str) -> None:
         )
     assert 429 in statuses, f"no 429 among {count} requests: {set(statuses)}"
     assert set(statuses) <= {200, 429}, f"flood answers: {sorted(set(statuses))}"
-    print(f"[e2e] rate limit: {statuses.count(429)} of {count} answered 429")
+    figures.add(f"rate limit: {statuses.count(429)} of {count} flood requests got 429")
     wait_until(
         lambda: get(f"{base}/healthz").status_code == 200, 30, "rate limit reset"
     )
