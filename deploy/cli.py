@@ -146,7 +146,12 @@ def deploy(args: argparse.Namespace) -> None:
                 f"replicas not reporting {args.version} at {args.url}: {seen}"
             )
     except (DeployFailed, swarm.DockerError) as error:
-        roll_back(service, args.timeout)
+        try:
+            roll_back(service, args.timeout)
+        except (DeployFailed, swarm.DockerError) as failure:
+            raise DeployFailed(
+                f"{error}; and the rollback failed: {failure}"
+            ) from error
         raise DeployFailed(f"{error}; {service} rolled back") from error
     print(f"{service}: {len(hostnames)} replicas report {args.version} at {args.url}")
 

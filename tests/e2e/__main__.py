@@ -69,7 +69,10 @@ def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> No
     finally:
         if failed:
             print(f"[e2e] services' logs kept in {save_logs()}", flush=True)
-        remove_stack([IMAGE_A, IMAGE_B, IMAGE_BROKEN], remove_images=not own_engine)
+        made = [IMAGE_A, IMAGE_B, IMAGE_BROKEN]
+        if base.standins:
+            made += [base.python, base.redis, base.nginx, images.DEBIAN_IMAGE]
+        remove_stack(made, remove_images=not own_engine)
 
 
 def main() -> int:

@@ -99,8 +99,12 @@ def step_deploy(image: str, url: str, figures: Figures) -> None:
 
 def step_checks(base: str, image: str, figures: Figures) -> None:
     """5. Through nginx: /, /healthz, /version, labels, closed ports, 429, notes 503."""
+    redis = f"{STACK}_redis"
+    wait_until(lambda: service_state(redis).converged(), 60, "Redis healthy")
     root = get_json(f"{base}/")
     assert root["version"] == VERSION_A and root["hostname"], root
+    # A visit count proves web reaches Redis with the password from the secret.
+    assert isinstance(root["visits"], int), f"no Redis behind web: {root}"
     assert get(f"{base}/healthz").status_code == 200
     sha = images.git_sha()
     assert get_json(f"{base}/version") == {"version": VERSION_A, "commit": sha}
