@@ -24,6 +24,7 @@ from tests.e2e.stack import (
     container_addresses,
     get,
     get_json,
+    main_process,
     published_ports,
     redis_answers,
 )
@@ -110,6 +111,9 @@ def step_checks(base: str, image: str, figures: Figures) -> None:
     assert get_json(f"{base}/version") == {"version": VERSION_A, "commit": sha}
     assert images.image_label(image, "org.opencontainers.image.version") == VERSION_A
     assert images.image_label(image, "org.opencontainers.image.revision") == sha
+    command, user = main_process(WEB)
+    assert "gunicorn" in command and "app:create_app()" in command, command
+    assert user != "0", "web runs as root"
     for address in ["127.0.0.1", *container_addresses(WEB)]:
         assert not app_answers(address, VERSION_A), f"the app answers on {address}:8000"
     for address in ["127.0.0.1", *container_addresses(f"{STACK}_redis")]:

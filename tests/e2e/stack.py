@@ -101,6 +101,16 @@ def container_addresses(service: str) -> list[str]:
     ]
 
 
+def main_process(service: str) -> tuple[str, str]:
+    """(command line of PID 1, user id) inside one container of the service."""
+    label = f"label=com.docker.swarm.service.name={service}"
+    container = docker("ps", "-q", "--filter", label).split()[0]
+    probe = "import os; print(open('/proc/1/cmdline').read().replace(chr(0), ' '))"
+    command = docker("exec", container, "python", "-c", probe).strip()
+    user = docker("exec", container, "id", "-u").strip()
+    return command, user
+
+
 def app_answers(address: str, version: str) -> bool:
     """True when the app itself answers /version on address:8000 from here.
 
