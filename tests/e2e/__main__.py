@@ -39,6 +39,20 @@ IMAGE_B = "prework-flask-app:e2e-b"
 IMAGE_BROKEN = "prework-flask-app:e2e-broken"
 
 
+# What the image and the stack are made of besides this folder's own files.
+REQUIRED_FILES = (
+    "app/__init__.py",
+    "gunicorn.conf.py",
+    "nginx/template.env",
+    "nginx/templates/default.conf.template",
+)
+
+
+def missing_files() -> list[str]:
+    """Project files the image or the stack needs that are not in the tree."""
+    return [name for name in REQUIRED_FILES if not (images.ROOT / name).is_file()]
+
+
 def build_images(figures: Figures) -> images.BaseImages:
     """Steps 2 and 3: the base images, then the app at versions A and B, and broken."""
     started = time.monotonic()
@@ -79,6 +93,9 @@ def main() -> int:
     """Run every step; 0 when all held, 1 (with the reason) when one did not."""
     started = time.monotonic()
     figures = Figures()
+    if missing_files():
+        print(f"[e2e] FAILED: missing {', '.join(missing_files())}", file=sys.stderr)
+        return 1
     try:
         with swarm_engine() as own_engine:
             refuse_foreign_stack()
