@@ -48,6 +48,15 @@ def gunicorn_graceful_timeout() -> float:
     return float(match.group(1)) if match else 30.0
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["docker-compose.yml", "docker-compose.mongo.yml", "docker-compose.mongo-tls.yml"],
+)
+def test_compose_files_name_a_version_the_debian_client_deploys(name: str) -> None:
+    # Debian 12's docker.io client refuses a file without `version` ("1.0").
+    assert load(name)["version"] == "3.8"
+
+
 def test_web_is_replicated_by_dns_round_robin_with_defaults(
     stack: dict[str, Any],
 ) -> None:
