@@ -15,7 +15,15 @@ import nox
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = ["3.11", "3.12", "3.13"]
-PYTHON_SOURCES = ["app", "release", "nginx", "deploy", "tests", "benchmarks", "noxfile.py"]
+PYTHON_SOURCES = [
+    "app",
+    "release",
+    "nginx",
+    "deploy",
+    "tests",
+    "benchmarks",
+    "noxfile.py",
+]
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -51,7 +59,17 @@ def typecheck(session: nox.Session) -> None:
 def security(session: nox.Session) -> None:
     """bandit over the shipped code, with the settings in pyproject.toml."""
     session.install(*group("security"))
-    session.run("bandit", "-c", "pyproject.toml", "-q", "-r", "app", "release", "nginx", "deploy")
+    session.run(
+        "bandit",
+        "-c",
+        "pyproject.toml",
+        "-q",
+        "-r",
+        "app",
+        "release",
+        "nginx",
+        "deploy",
+    )
 
 
 @nox.session(python=PYTHONS)
