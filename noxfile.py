@@ -59,17 +59,8 @@ def typecheck(session: nox.Session) -> None:
 def security(session: nox.Session) -> None:
     """bandit over the shipped code, with the settings in pyproject.toml."""
     session.install(*group("security"))
-    session.run(
-        "bandit",
-        "-c",
-        "pyproject.toml",
-        "-q",
-        "-r",
-        "app",
-        "release",
-        "nginx",
-        "deploy",
-    )
+    shipped = ["app", "release", "nginx", "deploy"]
+    session.run("bandit", "-c", "pyproject.toml", "-q", "-r", *shipped)
 
 
 @nox.session(python=PYTHONS)
