@@ -189,10 +189,6 @@ def test_dockerignore_keeps_vcs_tests_and_caches_out() -> None:
     assert {".git", "tests", ".nox", ".venv", "**/__pycache__"} <= ignored
 
 
-@pytest.mark.skipif(
-    not (ROOT / "nginx" / "template.env").is_file(),
-    reason="nginx/template.env (the nginx issue) is not in the tree yet",
-)
 def test_docker_stack_config_accepts_the_stack_files() -> None:
     docker = require_binary("docker", "docker.io")
     usage = subprocess.run(  # nosec B603 - fixed argv
