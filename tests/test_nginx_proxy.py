@@ -138,9 +138,21 @@ def strict_proxy(upstream: int) -> Iterator[LocalNginx]:
         yield nginx
 
 
-def log_entries(nginx: LocalNginx, client: str) -> list[dict[str, Any]]:
-    """The access log entries of requests from `client`."""
-    return [e for e in nginx.access_log_entries() if e["remote_addr"] == client]
+def log_entries(nginx: LocalNginx, count: int, **match: Any) -> list[dict[str, Any]]:
+    """The access log entries whose fields equal `match`, once there are `count`.
+
+    nginx writes a line after it has answered, so a reply can arrive before it.
+    """
+
+    def matching() -> list[dict[str, Any]] | None:
+        entries = [
+            entry
+            for entry in nginx.access_log_entries()
+            if all(entry.get(key) == value for key, value in match.items())
+        ]
+        return entries if len(entries) >= count else None
+
+    return wait_until(matching, timeout=10, what=f"{count} access log lines {match}")
 
 
 def test_app_receives_the_forwarded_client_identity(proxy: LocalNginx) -> None:
@@ -219,7 +231,7 @@ def test_access_log_is_json_with_upstream_address_and_time(
 ) -> None:
     request_id = "log-check-0001"
     fetch(proxy.port, "/echo", headers={"X-Request-ID": request_id})
-    entries = [e for e in proxy.access_log_entries() if e["request_id"] == request_id]
+    entries = log_entries(proxy, 1, request_id=request_id)
     assert len(entries) == 1
     entry = entries[0]
     assert entry["upstream_addr"] == f"127.0.0.1:{upstream}"
@@ -248,7 +260,7 @@ def test_flood_from_one_ip_is_held_to_rate_and_burst(upstream: int) -> None:
         for worker in workers:
             worker.result()
         other_client = other.result()
-        entries = log_entries(nginx, "127.0.0.1")
+        entries = log_entries(nginx, len(flood.replies), remote_addr="127.0.0.1")
 
     window = flood.last_send - flood.first_send
     expected = 1 + FLOOD_BURST + FLOOD_RATE * window
@@ -323,7 +335,9 @@ def test_writes_have_their_own_stricter_limit(strict_proxy: LocalNginx) -> None:
     assert_json_error(writes[2], 429, "too_many_requests")
     assert read.status == 200
     assert elsewhere.status == 200
-    outcomes = [e["limit_req"] for e in log_entries(strict_proxy, client)]
+    outcomes = [
+        e["limit_req"] for e in log_entries(strict_proxy, 4, remote_addr=client)
+    ]
     assert outcomes[2] == "REJECTED"
     assert "REJECTED" not in outcomes[:2] + outcomes[3:]
 
@@ -356,7 +370,7 @@ def test_concurrent_requests_per_ip_are_capped(strict_proxy: LocalNginx) -> None
     client = "127.0.0.5"
     with connection_cap_reached(strict_proxy.port, client, sleep=3) as third:
         assert_json_error(third, 429, "too_many_requests")
-    refused = [e for e in log_entries(strict_proxy, client) if e["status"] == 429]
+    refused = log_entries(strict_proxy, 1, remote_addr=client, status=429)
     assert refused and refused[0]["limit_conn"] == "REJECTED"
 
 
@@ -447,6 +461,7 @@ def test_nginx_re_resolves_the_upstream_name_without_a_reload(upstream: int) -> 
                 timeout=15,
                 what="nginx to resolve web again (valid=5s)",
             )
+            log_entries(nginx, 1, upstream_addr=f"127.0.0.1:{upstream}")
             addresses = {e["upstream_addr"] for e in nginx.access_log_entries()}
     assert addresses == {f"127.0.0.9:{upstream}", f"127.0.0.1:{upstream}"}
 
