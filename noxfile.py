@@ -29,6 +29,8 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
+# uv would fetch a missing interpreter from GitHub; use the ones installed here.
+nox.options.download_python = "never"
 
 
 def group(name: str) -> tuple[str, ...]:
