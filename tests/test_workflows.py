@@ -17,7 +17,7 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
 def load(name: str) -> dict[str, Any]:
-    workflow: dict[str, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    workflow: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
     # YAML 1.1 reads the key `on` as True.
     workflow["on"] = workflow.pop(True, workflow.get("on"))
     return workflow
