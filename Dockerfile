@@ -26,7 +26,9 @@ LABEL org.opencontainers.image.title="prework-flask-app" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${GIT_SHA}"
+# The image is for production: settings are checked strictly and MongoDB is required.
 ENV PATH=/opt/venv/bin:$PATH \
+    APP_ENV=production \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     GIT_SHA=${GIT_SHA}
