@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 from typing import Literal, cast
 
 from pymongo.errors import PyMongoError
@@ -153,12 +154,27 @@ def check_scheme(name: str, secret: Secret | None, schemes: tuple[str, ...]) -> 
         raise ConfigError(f"{name}: must start with {' or '.join(schemes)}")
 
 
-def check_mongo_uri(uri: Secret | None) -> None:
-    """Refuse a malformed mongodb:// URI in pymongo's words, which never quote it.
+# URI options that turn certificate checks off; the CA belongs in MONGO_TLS_CA_FILE.
+INSECURE_TLS_OPTIONS = frozenset(
+    {"tlsallowinvalidcertificates", "tlsallowinvalidhostnames", "tlsinsecure"}
+)
 
-    A mongodb+srv:// URI is left to the client: parsing it resolves DNS.
+
+def check_mongo_uri(uri: Secret | None) -> None:
+    """Refuse a malformed mongodb:// URI in pymongo's words, which never quote it,
+    and any URI that turns TLS certificate checks off.
+
+    A mongodb+srv:// URI is otherwise left to the client: parsing it resolves DNS.
     """
-    if uri is None or not uri.reveal().startswith("mongodb://"):
+    if uri is None:
+        return
+    for name, value in parse_qsl(urlsplit(uri.reveal()).query):
+        if name.lower() in INSECURE_TLS_OPTIONS and value.lower() != "false":
+            raise ConfigError(
+                f"MONGO_URI: {name} turns certificate checks off; "
+                "give the CA bundle as MONGO_TLS_CA_FILE instead"
+            )
+    if not uri.reveal().startswith("mongodb://"):
         return
     try:
         parse_uri(uri.reveal(), warn=True)

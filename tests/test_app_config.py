@@ -66,6 +66,14 @@ def test_redis_password_file_goes_with_redis_url(tmp_path: Path) -> None:
         ({"MONGO_URI": f"http://{SECRET}@host/"}, "MONGO_URI"),
         ({"MONGO_URI": f"mongodb://user:{SECRET}@host:27o17/"}, "MONGO_URI"),
         ({"MONGO_URI": f"mongodb://user:{SECRET}:x@host/"}, "MONGO_URI"),
+        (
+            {"MONGO_URI": f"mongodb://u:{SECRET}@h/?tls=true&tlsInsecure=true"},
+            "MONGO_URI",
+        ),
+        (
+            {"MONGO_URI": f"mongodb+srv://u:{SECRET}@h/?tlsAllowInvalidCertificates=1"},
+            "MONGO_URI",
+        ),
         ({"REDIS_URL": f"tcp://:{SECRET}@host/"}, "REDIS_URL"),
         ({"REDIS_PASSWORD": SECRET}, "REDIS_PASSWORD"),
         ({"MONGO_DB": "a b"}, "MONGO_DB"),
