@@ -147,7 +147,9 @@ class GitRepository:
         try:
             self._repo.git.merge("--no-edit", "--no-verify", tracking)
         except GitCommandError as error:
-            self._repo.git.merge("--abort")
+            # A conflict leaves a merge to abort; a refused merge (unrelated
+            # histories) leaves none, and then the abort itself fails.
+            self._repo.git.merge("--abort", with_exceptions=False)
             raise ReleaseFailure(
                 f"cannot merge {remote}/{branch} into HEAD: {_last_line(error)}"
             ) from error

@@ -133,3 +133,18 @@ def test_a_conflicting_remote_fails_cleanly_without_forcing(tmp_path: Path) -> N
     assert git(origin, "log", "-1", "--format=%s", "dev") == (
         "chore(release): 0.1.1-dev.1 [skip ci]"
     )
+
+
+def test_a_remote_with_unrelated_history_fails_in_one_line(tmp_path: Path) -> None:
+    a, b, origin = two_clones(tmp_path)
+    # Someone replaced origin's dev with a history of its own (a force push there).
+    git(origin, "config", "receive.denyNonFastForwards", "false")
+    b.git("checkout", "-q", "--orphan", "elsewhere")
+    b.commit("chore: a history of its own")
+    b.git("push", "-q", "origin", "+elsewhere:dev")
+    head = a.commit("fix: one")
+    result = a.release("bump", "--push")
+    assert result.code == 1 and "cannot merge origin/dev" in result.err
+    assert result.err.splitlines()[-1].startswith("release: cannot merge")
+    assert (a.git("rev-parse", "HEAD"), a.version) == (head, "0.1.0\n")
+    assert a.git("status", "--porcelain") == ""
