@@ -137,7 +137,9 @@ class GitRepository:
             report = f"{error.stdout}\n{error.stderr}"
             if any(reason in report for reason in _LOST_RACE):
                 return False
-            raise ReleaseFailure(f"git push to {remote} failed: {_last_line(error)}")
+            raise ReleaseFailure(
+                f"git push to {remote} failed: {_last_line(error)}"
+            ) from error
         return True
 
     def catch_up(self, remote: str, branch: str) -> None:
