@@ -42,12 +42,10 @@ def docker(*args: str, env: Mapping[str, str] | None = None) -> str:
 class Task:
     """One task of a service, as the swarm manager reports it."""
 
-    id: str
     image: str
     state: str
     desired_state: str
     container_id: str
-    error: str
 
     @property
     def hostname(self) -> str:
@@ -99,12 +97,10 @@ def task_from(raw: Mapping[str, Any]) -> Task:
     """A Task from one object of `docker inspect <task>`."""
     status = raw.get("Status", {})
     return Task(
-        id=raw["ID"],
         image=raw["Spec"]["ContainerSpec"]["Image"],
         state=status.get("State", ""),
         desired_state=raw.get("DesiredState", ""),
         container_id=status.get("ContainerStatus", {}).get("ContainerID", ""),
-        error=status.get("Err", ""),
     )
 
 

@@ -78,7 +78,7 @@ def test_an_unreachable_engine_fails_with_exit_1() -> None:
 
 
 def task(image: str, state: str = "running", hostname: str = "aaaaaaaaaaaa") -> Task:
-    return Task("t", image, state, "running", hostname + "0" * 52, "")
+    return Task(image, state, "running", hostname + "0" * 52)
 
 
 def test_a_service_converges_when_every_replica_runs_the_spec_image() -> None:
