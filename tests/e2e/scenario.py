@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from deploy.cli import previous_update, wait_for_convergence
 from deploy.swarm import image_matches, service_state
 from deploy.verify import unverified_replicas
+from nginx.render import read_template_env
 from tests.e2e import images
 from tests.e2e.commands import docker
 from tests.e2e.load import LoadReport, SteadyLoad
@@ -131,7 +132,8 @@ def step_checks(base: str, image: str, figures: Figures) -> None:
 
 def step_rate_limit(base: str, figures: Figures) -> None:
     """Past the burst nginx answers 429; then it serves again once the bucket drains."""
-    clients = nginx_setting("NGINX_RATE_BURST", 40) + FLOOD_CLIENTS_ABOVE_BURST
+    burst = int(read_template_env()["NGINX_RATE_BURST"])
+    clients = burst + FLOOD_CLIENTS_ABOVE_BURST
     count = clients * FLOOD_REQUESTS_PER_CLIENT
     with ThreadPoolExecutor(max_workers=clients) as pool:
         statuses = list(
@@ -143,16 +145,6 @@ def step_rate_limit(base: str, figures: Figures) -> None:
     wait_until(
         lambda: get(f"{base}/healthz").status_code == 200, 30, "rate limit reset"
     )
-
-
-def nginx_setting(name: str, default: int) -> int:
-    """An integer default of nginx/template.env (the stack's nginx settings)."""
-    env_file = images.ROOT / "nginx" / "template.env"
-    for line in env_file.read_text().splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == name and value.strip().isdigit():
-            return int(value)
-    return default
 
 
 def assert_no_failures(what: str, report: LoadReport, figures: Figures) -> None:
