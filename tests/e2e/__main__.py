@@ -93,8 +93,9 @@ def main() -> int:
     """Run every step; 0 when all held, 1 (with the reason) when one did not."""
     started = time.monotonic()
     figures = Figures()
-    if missing_files():
-        print(f"[e2e] FAILED: missing {', '.join(missing_files())}", file=sys.stderr)
+    missing = missing_files()
+    if missing:
+        print(f"[e2e] FAILED: missing {', '.join(missing)}", file=sys.stderr)
         return 1
     try:
         with swarm_engine() as own_engine:
