@@ -15,7 +15,7 @@ class CommandFailed(RuntimeError):
 def run(
     argv: Sequence[str],
     *,
-    stdin: bytes | None = None,
+    stdin: str | None = None,
     cwd: Path | None = None,
     timeout: float = 600.0,
     check: bool = True,
@@ -23,7 +23,7 @@ def run(
     """Run argv, capturing text; raise CommandFailed when it fails and `check`."""
     result = subprocess.run(  # nosec B603 - argv lists built by the e2e itself
         list(argv),
-        input=stdin.decode() if stdin is not None else None,
+        input=stdin,
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -220,7 +220,7 @@ def build_app(tag: str, version: str, base: BaseImages) -> str:
 
 def build_broken(tag: str, app_image: str) -> str:
     """An image of the app whose health check fails (gunicorn on the wrong port)."""
-    dockerfile = (HERE / "broken.Dockerfile").read_bytes()
+    dockerfile = (HERE / "broken.Dockerfile").read_text()
     run(
         [
             "docker",

@@ -50,7 +50,7 @@ def create_secrets() -> None:
         SECRETS["REDIS_PASSWORD_SECRET"]: secrets.token_hex(24),
     }
     for name, value in values.items():
-        run(["docker", "secret", "create", name, "-"], stdin=value.encode())
+        run(["docker", "secret", "create", name, "-"], stdin=value)
 
 
 def stack_environment(redis_image: str, nginx_image: str, port: int) -> None:
