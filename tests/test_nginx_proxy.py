@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import socket
 import struct
 import subprocess  # nosec B404 # starts gunicorn
@@ -381,14 +382,26 @@ def test_health_location_is_exempt_from_limits(strict_proxy: LocalNginx) -> None
     assert (health.status, health.json()) == (200, {"status": "ok"})
 
 
+def bind_below_ephemeral_range(sock: socket.socket) -> int:
+    """Bind `sock` to a free loopback port that no outgoing connection is given."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    for port in random.sample(range(10000, int(ephemeral[0])), 200):
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free loopback port below the ephemeral range")
+
+
 def test_nginx_starts_before_its_upstream_and_reaches_it_once_up() -> None:
     """Upstream down: 502 JSON; the same nginx serves as soon as the app listens."""
     require_binary("nginx", "nginx")
-    # Bound but not listening: connections are refused, and no other socket on the
-    # busy machine can take the port as its own before gunicorn binds it.
+    # Bound but not listening: connections are refused. The port lies below the
+    # kernel's ephemeral range, so once the placeholder closes no outgoing
+    # connection on the busy machine can take it before gunicorn binds it.
     with socket.socket() as placeholder:
-        placeholder.bind(("127.0.0.1", 0))
-        port: int = placeholder.getsockname()[1]
+        port = bind_below_ephemeral_range(placeholder)
         with running_nginx(port, free_port()) as nginx:
             assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
             placeholder.close()
