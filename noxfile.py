@@ -55,7 +55,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over app, release, tests and this file."""
+    """mypy --strict over every Python source, tests and this file included."""
     session.install("-e", ".", *group("typecheck"))
     session.run("mypy", *PYTHON_SOURCES)
 
@@ -199,9 +199,8 @@ def e2e(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, not tests: `nox -s bench -- app` runs one of app, nginx, release."""
     session.install("-e", ".", *group("bench"))
-    for name in session.posargs or ["app", "nginx", "release"]:
-        script = ROOT / "benchmarks" / f"bench_{name}.py"
-        if script.exists():
-            session.run("python", str(script))
-        else:
-            session.warn(f"no benchmark {name!r} yet ({script.name} is missing)")
+    known = ["app", "nginx", "release"]
+    for name in session.posargs or known:
+        if name not in known:
+            session.error(f"unknown benchmark {name!r}: choose from {', '.join(known)}")
+        session.run("python", str(ROOT / "benchmarks" / f"bench_{name}.py"))
