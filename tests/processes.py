@@ -17,7 +17,8 @@ from typing import Self
 
 import requests
 
-from tests.support import free_port, port_open, require_binary, wait_until
+from nginx.local import port_open
+from tests.support import free_port, require_binary, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 

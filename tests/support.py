@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+
+# The runtime code that finds a Debian binary (PATH or sbin); tests reuse it.
+from nginx.local import MissingBinary, find_binary
 
 T = TypeVar("T")
 # Ports free_port returned in this test session.
@@ -23,20 +25,12 @@ def services_required() -> bool:
 
 def require_binary(name: str, package: str) -> str:
     """Path of `name`; skip (or fail under PREWORK_REQUIRE_SERVICES=1) when absent."""
-    path = shutil.which(name) or next(
-        (
-            f"{d}/{name}"
-            for d in ("/usr/sbin", "/sbin", "/usr/local/sbin")
-            if os.access(f"{d}/{name}", os.X_OK)
-        ),
-        None,
-    )
-    if path is None:
-        reason = f"{name} not found: install the Debian package {package!r}"
+    try:
+        return find_binary(name, package)
+    except MissingBinary as missing:
         if services_required():
-            pytest.fail(f"{reason} (PREWORK_REQUIRE_SERVICES=1)", pytrace=False)
-        pytest.skip(reason)
-    return path
+            pytest.fail(f"{missing} (PREWORK_REQUIRE_SERVICES=1)", pytrace=False)
+        pytest.skip(str(missing))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -71,12 +65,3 @@ def wait_until(
                 return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last_error}")
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something accepts TCP connections on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False

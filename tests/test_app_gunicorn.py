@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from tests.processes import GunicornServer, RedisServer
-from tests.support import port_open, wait_until
+from nginx.local import port_open
+from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess  # nosec B404 - the e2e drives docker, debootstrap and tar
 from collections.abc import Sequence
 from pathlib import Path
+
+from nginx.local import MissingBinary, find_binary
 
 
 class CommandFailed(RuntimeError):
@@ -43,10 +44,9 @@ def docker(*args: str, timeout: float = 600.0, check: bool = True) -> str:
     return run(["docker", *args], timeout=timeout, check=check).stdout
 
 
-def find_binary(name: str) -> str | None:
-    """Path of `name` on PATH or in the sbin folders (dockerd, debootstrap)."""
-    for folder in ("", "/usr/sbin", "/sbin", "/usr/local/sbin"):
-        path = shutil.which(name, path=folder or None)
-        if path:
-            return path
-    return None
+def require_binary(name: str, package: str) -> str:
+    """Path of `name` (PATH or sbin), or CommandFailed naming the Debian package."""
+    try:
+        return find_binary(name, package)
+    except MissingBinary as missing:
+        raise CommandFailed(str(missing)) from None

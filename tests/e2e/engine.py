@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.e2e.commands import CommandFailed, docker, find_binary, run
+from tests.e2e.commands import docker, require_binary, run
 from tests.support import wait_until
 
 # Swarm's bridge to the host for published ports and egress; made by dockerd on demand.
@@ -31,9 +31,7 @@ def engine_answers() -> bool:
 @contextmanager
 def own_dockerd() -> Iterator[Path]:
     """Start dockerd with its own data root, exec root and socket; stop it after."""
-    dockerd = find_binary("dockerd")
-    if dockerd is None:
-        raise CommandFailed("dockerd not found: install the Debian package 'docker.io'")
+    dockerd = require_binary("dockerd", "docker.io")
     # Short path: the exec root holds unix sockets (paths limited to 108 bytes).
     root = Path(tempfile.mkdtemp(prefix="prework-dockerd-"))
     socket = root / "docker.sock"
@@ -83,9 +81,11 @@ def release_leftovers(root: Path, created_bridge: bool) -> None:
     for mount in sorted(mounts, reverse=True):
         run(["umount", "--lazy", mount], check=False)
     shutil.rmtree(root, ignore_errors=True)
-    ip = find_binary("ip")
-    if created_bridge and ip is not None:
-        run([ip, "link", "delete", GATEWAY_BRIDGE], check=False)
+    if created_bridge:
+        run(
+            [require_binary("ip", "iproute2"), "link", "delete", GATEWAY_BRIDGE],
+            check=False,
+        )
 
 
 def swarm_state() -> str:

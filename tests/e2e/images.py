@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.commands import CommandFailed, docker, find_binary, run
+from tests.e2e.commands import CommandFailed, docker, require_binary, run
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -103,11 +103,7 @@ def debian_rootfs_tar() -> Path:
     tar = CACHE / f"debian-{SUITE}-minbase.tar"
     if tar.is_file():
         return tar
-    debootstrap = find_binary("debootstrap")
-    if debootstrap is None:
-        raise CommandFailed(
-            "debootstrap not found: install the Debian package 'debootstrap'"
-        )
+    debootstrap = require_binary("debootstrap", "debootstrap")
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="prework-rootfs-") as rootfs:
         run(
