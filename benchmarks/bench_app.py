@@ -13,10 +13,8 @@ import platform
 import re
 import shutil
 import statistics
-import subprocess  # nosec B404 - runs wrk, gunicorn and redis-server on loopback
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -24,47 +22,13 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.wrk import WrkRun, run_wrk  # noqa: E402
 from tests.processes import GunicornServer, RedisServer  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 SEED_NOTES = 100
-UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-@dataclass(frozen=True)
-class Run:
-    """One wrk run: requests per second and latency percentiles in ms."""
-
-    rps: float
-    p50_ms: float
-    p99_ms: float
-
-
-def wrk(url: str) -> Run:
-    """Load `url` with wrk for SECONDS on CONNECTIONS connections."""
-    result = subprocess.run(  # nosec B603 B607 - fixed argv, loopback only
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=SECONDS + 30,
-    )
-    found = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    if found is None:
-        raise RuntimeError(f"unexpected wrk output: {result.stdout}")
-    rps = float(found.group(1))
-
-    def percentile(name: str) -> float:
-        match = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", result.stdout, re.M)
-        assert match, result.stdout
-        return float(match.group(1)) * UNITS[match.group(2)]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
-    if errors:
-        raise RuntimeError(f"{url}: {errors.group(1)} failed responses")
-    return Run(rps, percentile("50"), percentile("99"))
 
 
 def seeded_note(base_url: str) -> str:
@@ -82,9 +46,9 @@ def seeded_note(base_url: str) -> str:
     return str(ids[SEED_NOTES // 2])
 
 
-def median(runs: list[Run]) -> Run:
+def median(runs: list[WrkRun]) -> WrkRun:
     """The median of each figure over the rounds."""
-    return Run(
+    return WrkRun(
         statistics.median(run.rps for run in runs),
         statistics.median(run.p50_ms for run in runs),
         statistics.median(run.p99_ms for run in runs),
@@ -101,7 +65,7 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def measure(work: Path) -> dict[str, Run]:
+def measure(work: Path) -> dict[str, WrkRun]:
     """Start both servers, seed them, and run every target ROUNDS times."""
     quiet = {"APP_ENV": "development", "LOG_LEVEL": "WARNING"}
     with RedisServer(work) as redis:
@@ -131,10 +95,12 @@ def measure(work: Path) -> dict[str, Run]:
             hit = requests.get(targets["hit"], timeout=5).headers["X-Cache"]
             miss = requests.get(targets["miss"], timeout=5).headers["X-Cache"]
             assert (hit, miss) == ("HIT", "BYPASS"), (hit, miss)
-            runs: dict[str, list[Run]] = {name: [] for name in targets}
+            runs: dict[str, list[WrkRun]] = {name: [] for name in targets}
             for _ in range(ROUNDS):
                 for name, url in targets.items():
-                    runs[name].append(wrk(url))
+                    runs[name].append(
+                        run_wrk(url, seconds=SECONDS, connections=CONNECTIONS)
+                    )
     return {name: median(found) for name, found in runs.items()}
 
 

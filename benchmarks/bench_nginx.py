@@ -10,7 +10,6 @@ Run: `nox -s bench -- nginx`.
 
 from __future__ import annotations
 
-import re
 import statistics
 import subprocess  # nosec B404 # starts gunicorn, nginx and wrk
 import sys
@@ -34,6 +33,7 @@ from nginx.local import (  # noqa: E402
     temporary_prefix,
     wait_for_port,
 )
+from benchmarks.wrk import WrkRun, run_wrk  # noqa: E402
 from nginx.render import write_local_config  # noqa: E402
 from tests.nginx_standin_app import UPSTREAM_APP as ECHO_APP  # noqa: E402
 from tests.nginx_standin_app import gunicorn_command  # noqa: E402
@@ -46,7 +46,6 @@ RAISED_LIMITS = {
     "NGINX_RATE_BURST": "1000000",
     "NGINX_CONN_LIMIT": "10000",
 }
-DURATION_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 @dataclass(frozen=True)
@@ -56,24 +55,6 @@ class Result:
     name: str
     requests_per_second: float
     p99_ms: float
-
-
-def wrk(url: str, seconds: int) -> tuple[float, float]:
-    """Requests/s and p99 latency (ms) of wrk against `url` for `seconds`."""
-    binary = find_binary("wrk", "wrk")
-    output = subprocess.run(  # nosec B603 # fixed argv
-        [binary, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if "Non-2xx" in output or "Socket errors" in output:
-        raise SystemExit(f"wrk saw errors from {url}:\n{output}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
-    if not rate or not p99:
-        raise SystemExit(f"unexpected wrk output:\n{output}")
-    return float(rate.group(1)), float(p99.group(1)) * DURATION_UNITS[p99.group(2)]
 
 
 @contextmanager
@@ -135,6 +116,12 @@ def distinct_ports(count: int, avoid: int) -> list[int]:
     return sorted(ports)
 
 
+def load(port: int, path: str, seconds: int) -> WrkRun:
+    """wrk against loopback `port` and `path`."""
+    url = f"http://127.0.0.1:{port}{path}"
+    return run_wrk(url, seconds=seconds, connections=CONNECTIONS, threads=THREADS)
+
+
 def measure(label: str, upstream: int, path: str) -> list[Result]:
     """Direct, through the project's nginx and through the keep-alive variant.
 
@@ -147,20 +134,20 @@ def measure(label: str, upstream: int, path: str) -> list[Result]:
         f"{label}: nginx as shipped (re-resolving)": proxied,
         f"{label}: nginx, upstream block + keepalive": keepalive,
     }
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ports}
+    samples: dict[str, list[WrkRun]] = {name: [] for name in ports}
     with ExitStack() as stack:
         stack.enter_context(running_nginx(upstream, proxied, RAISED_LIMITS))
         stack.enter_context(running_keepalive_nginx(upstream, keepalive))
         for port in ports.values():
-            wrk(f"http://127.0.0.1:{port}{path}", WARMUP_SECONDS)
+            load(port, path, WARMUP_SECONDS)
         for _ in range(ROUNDS):
             for name, port in ports.items():
-                samples[name].append(wrk(f"http://127.0.0.1:{port}{path}", SECONDS))
+                samples[name].append(load(port, path, SECONDS))
     return [
         Result(
             name,
-            statistics.median(rate for rate, _ in runs),
-            statistics.median(p99 for _, p99 in runs),
+            statistics.median(run.rps for run in runs),
+            statistics.median(run.p99_ms for run in runs),
         )
         for name, runs in samples.items()
     ]
