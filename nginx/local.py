@@ -146,15 +146,16 @@ def wait_for_port(process: subprocess.Popen[bytes], port: int, what: str) -> Non
     raise StartFailed(f"{what} did not listen on port {port} in {START_TIMEOUT}s")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate `process` and reap it; kill it if it lingers."""
+def stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
+    """SIGTERM `process`, wait up to `timeout`, then SIGKILL; its exit status."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(STOP_TIMEOUT)
+            process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    return process.returncode
 
 
 @contextmanager

@@ -7,7 +7,6 @@ Other areas reuse them (`from tests.processes import RedisServer, GunicornServer
 from __future__ import annotations
 
 import os
-import signal
 import subprocess  # nosec B404 - starts the servers under test
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,22 +16,10 @@ from typing import Self
 
 import requests
 
-from nginx.local import port_open
+from nginx.local import port_open, stop
 from tests.support import free_port, require_binary, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 35.0) -> int:
-    """SIGTERM, wait up to `timeout`, then SIGKILL; the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 class ServerProcess:
@@ -88,7 +75,7 @@ class RedisServer(ServerProcess):
     def stop(self) -> None:
         """Stop redis-server (a test may do this mid-way to simulate an outage)."""
         if self.process is not None:
-            stop_process(self.process, 10)
+            stop(self.process, 10)
             self.process = None
 
 
@@ -145,6 +132,6 @@ class GunicornServer(ServerProcess):
         """SIGTERM (graceful), then SIGKILL after the grace period; the exit code."""
         code = 0
         if self.process is not None:
-            code = stop_process(self.process)
+            code = stop(self.process, 35.0)  # past gunicorn's 30 s graceful timeout
             self.process = None
         return code
