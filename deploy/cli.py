@@ -152,7 +152,7 @@ def wait_for_convergence(
 def check_placement(specs: list[Any]) -> None:
     """Every label constraint can be met; warn where several nodes carry one."""
     errors, warnings = placement.placement_problems(
-        placement.label_constraints(specs), swarm.node_labels()
+        placement.label_constraints(specs), swarm.nodes()
     )
     for warning in warnings:
         print(f"deploy: warning: {warning}", file=sys.stderr)

@@ -25,18 +25,17 @@ CONSTRAINT = re.compile(r"^node\.labels\.([\w.-]+)\s*==\s*(\S+)$")
 
 
 def label_single_node() -> str | None:
-    """Put STACK_LABELS on the only node; None, or why it was not done (several)."""
-    nodes = swarm.node_labels()
-    if len(nodes) != 1:
+    """Put STACK_LABELS on the only node; what was done (None: nothing to do)."""
+    found = swarm.nodes()
+    if len(found) != 1:
         return None
-    node, labels = next(iter(nodes.items()))
-    missing = {k: v for k, v in STACK_LABELS.items() if labels.get(k) != v}
-    if missing:
-        swarm.add_node_labels(missing)
-        return f"labelled the single node {node}: " + ", ".join(
-            f"{k}={v}" for k, v in sorted(missing.items())
-        )
-    return None
+    node = found[0]
+    missing = {k: v for k, v in STACK_LABELS.items() if node.labels.get(k) != v}
+    if not missing:
+        return None
+    swarm.add_node_labels(node.id, missing)
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))
+    return f"labelled the single node {node.name}: {labels}"
 
 
 def label_constraints(specs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -52,14 +51,12 @@ def label_constraints(specs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def placement_problems(
-    constraints: Mapping[str, str], nodes: Mapping[str, Mapping[str, str]]
+    constraints: Mapping[str, str], nodes: Iterable[swarm.Node]
 ) -> tuple[list[str], list[str]]:
     """(errors: a label no node carries, warnings: a label on several nodes)."""
     errors, warnings = [], []
     for label, value in sorted(constraints.items()):
-        carriers = sorted(
-            n for n, labels in nodes.items() if labels.get(label) == value
-        )
+        carriers = sorted(n.name for n in nodes if n.labels.get(label) == value)
         if not carriers:
             errors.append(
                 f"no node carries {label}={value}: "

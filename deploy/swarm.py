@@ -180,26 +180,33 @@ def rollback(service: str) -> None:
     docker("service", "rollback", "--detach", service)
 
 
-def node_labels() -> dict[str, dict[str, str]]:
-    """Each node's hostname and id with its labels (needs a manager)."""
+@dataclass(frozen=True)
+class Node:
+    """A swarm node: its id, hostname and labels."""
+
+    id: str
+    hostname: str
+    labels: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        """How messages name it: hostname and short id."""
+        return f"{self.hostname} ({self.id[:12]})"
+
+
+def nodes() -> list[Node]:
+    """Every node of the swarm (needs a manager)."""
     ids = docker("node", "ls", "-q").split()
-    return {
-        f"{raw['Description']['Hostname']} ({raw['ID'][:12]})": raw["Spec"].get(
-            "Labels"
-        )
-        or {}
+    return [
+        Node(raw["ID"], raw["Description"]["Hostname"], raw["Spec"].get("Labels") or {})
         for raw in json.loads(docker("node", "inspect", *ids))
-    }
-
-
-def add_node_labels(labels: Mapping[str, str], node: str = "self") -> None:
-    """`docker node update --label-add` each label on `node` (default: this one)."""
-    args = [
-        arg
-        for key, value in labels.items()
-        for arg in ("--label-add", f"{key}={value}")
     ]
-    docker("node", "update", *args, node)
+
+
+def add_node_labels(node_id: str, labels: Mapping[str, str]) -> None:
+    """`docker node update --label-add` each label on the node."""
+    args = [arg for k, v in labels.items() for arg in ("--label-add", f"{k}={v}")]
+    docker("node", "update", *args, node_id)
 
 
 def local_image_id(image: str) -> str | None:

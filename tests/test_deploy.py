@@ -22,7 +22,7 @@ import pytest
 from deploy.cli import parse
 from deploy.placement import label_constraints, placement_problems
 from deploy.rollback import changed_services, swarm_rolls_back
-from deploy.swarm import ServiceState, Snapshot, Task, image_matches
+from deploy.swarm import Node, ServiceState, Snapshot, Task, image_matches
 from deploy.verify import Answer, fetch_readiness, readyz_url, unverified_replicas
 from tests.support import require_binary
 
@@ -206,11 +206,11 @@ def test_label_constraints_are_read_from_the_specs() -> None:
 
 
 def test_a_label_no_node_carries_is_an_error_and_several_a_warning() -> None:
-    nodes = {
-        "a (1)": {"prework.redis": "true", "prework.nginx": "true"},
-        "b (2)": {"prework.nginx": "true"},
-        "c (3)": {},
-    }
+    nodes = [
+        Node("1", "a", {"prework.redis": "true", "prework.nginx": "true"}),
+        Node("2", "b", {"prework.nginx": "true"}),
+        Node("3", "c", {}),
+    ]
     errors, warnings = placement_problems(
         {"prework.redis": "true", "prework.nginx": "true", "prework.mongo": "true"},
         nodes,
@@ -306,3 +306,41 @@ def test_a_503_still_names_its_replica(replicas: str) -> None:
 
 def test_no_answer_is_no_identity() -> None:
     assert fetch_readiness("http://127.0.0.1:9/readyz", timeout=1) is None
+
+
+def deploy_job() -> dict[str, Any]:
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text())
+    job: dict[str, Any] = workflow["jobs"]["deploy"]
+    return job
+
+
+def test_the_deploy_job_is_a_thin_call_fed_by_the_production_environment() -> None:
+    job = deploy_job()
+    assert job["environment"] == "production"
+    assert 0 < job["timeout-minutes"] <= 30
+    step = job["steps"][-1]
+    assert step["run"].startswith("python -m deploy ")
+    assert '--image "$IMAGE:$VERSION@$DIGEST"' in step["run"]
+    assert "--compose" not in step["run"] and " -c " not in step["run"]
+    env = step["env"]
+    assert env["DEPLOY_COMPOSE_FILES"] == "${{ vars.DEPLOY_COMPOSE_FILES }}"
+    assert env["DIGEST"] == "${{ needs.image.outputs.digest }}"
+    for variable in ("WEB_REPLICAS", "PREWORK_HTTP_PORT", "MONGO_URI_SECRET"):
+        assert env[variable] == "${{ vars.%s }}" % variable
+
+
+def test_the_deploy_job_pulls_with_a_long_lived_credential_over_a_kept_alive_ssh() -> (
+    None
+):
+    job = deploy_job()
+    login = next(
+        s for s in job["steps"] if s.get("uses", "").startswith("docker/login")
+    )
+    assert login["with"]["password"] == "${{ secrets.REGISTRY_READ_TOKEN }}"
+    assert "packages" not in job["permissions"]
+    ssh = next(s for s in job["steps"] if "known_hosts" in s.get("run", ""))
+    assert (
+        "ServerAliveInterval" in ssh["run"]
+        and "StrictHostKeyChecking yes" in ssh["run"]
+    )
