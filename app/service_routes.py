@@ -35,20 +35,26 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int, dict[str, str]]:
-    """Ready when the store answers; Redis is reported but never makes it unready."""
+    """Ready when the store answers; Redis is reported but never makes it unready.
+
+    The replica and its version are named, so a deploy asking through nginx can tell
+    that every replica is ready (deploy/verify.py).
+    """
     found = services()
     checks = {"store": "ok", "cache": found.cache.health()}
+    identity = {"hostname": socket.gethostname(), "version": found.version}
     try:
         found.store.ping()
     except StoreUnavailable:
         checks["store"] = "down"
         body = {
+            **identity,
             "status": "unready",
             "checks": checks,
             "error": {"code": "unavailable", "message": "the note store is down"},
         }
         return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return jsonify(status="ready", checks=checks), 200, {}
+    return jsonify(status="ready", checks=checks, **identity), 200, {}
 
 
 @blueprint.get("/version")

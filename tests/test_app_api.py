@@ -66,9 +66,13 @@ def test_version_is_unknown_without_a_version_file(
 
 def test_health_and_readiness(client: FlaskClient) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
-    assert client.get("/readyz").json == {
+    ready = client.get("/readyz").json
+    assert ready is not None
+    assert ready.pop("hostname") == socket.gethostname()
+    assert ready == {
         "status": "ready",
         "checks": {"store": "ok", "cache": "off"},
+        "version": client.get("/version").json["version"],  # type: ignore[index]
     }
 
 
