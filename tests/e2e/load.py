@@ -21,6 +21,10 @@ class LoadReport:
     sent: int = 0
     versions: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    # The replica (container hostname) that answered, and each answer's visit count
+    # (None: the app answered without Redis).
+    replicas: Counter[str] = field(default_factory=Counter)
+    visits: list[int | None] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the session output."""
@@ -83,4 +87,8 @@ class SteadyLoad:
                 f"{response.status_code}: {response.text[:200]}"
             )
             return
-        self.report.versions[str(response.json().get("version"))] += 1
+        body = response.json()
+        self.report.versions[str(body.get("version"))] += 1
+        self.report.replicas[str(body.get("hostname"))] += 1
+        visits = body.get("visits")
+        self.report.visits.append(visits if isinstance(visits, int) else None)

@@ -1,0 +1,136 @@
+"""`python -m tests.e2e --nodes 3`: the stack on several nodes, under load.
+
+The images are built once on an engine in the host namespace (the only part that needs
+one: builds reach PyPI and Debian's mirror), saved, and loaded into each node of a
+swarm of namespaced engines (swarm_nodes). The stack is deployed with the production
+compose files and `python -m deploy`; every step then runs under a steady client on
+the host that asks nginx's node at its bridge address and counts answers per replica.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.e2e import images
+from tests.e2e.commands import CommandFailed, docker
+from tests.e2e.engine import engine_answers, own_dockerd
+from tests.e2e.node_steps import Nodes, run_steps
+from tests.e2e.scenario import Figures
+from tests.e2e.stack import create_secrets, save_logs, stack_environment
+from tests.e2e.swarm_nodes import swarm_nodes
+
+# Set (e.g. to /tmp/prework-docker.lock) where several people share one machine: the
+# image build's engine in the host namespace then waits for that lock; the namespaced
+# nodes need none.
+LOCK_VARIABLE = "PREWORK_DOCKER_LOCK"
+
+BuildImages = Callable[[Figures], images.BaseImages]
+
+
+@contextmanager
+def host_engine_lock() -> Iterator[None]:
+    """Hold the lock file named by PREWORK_DOCKER_LOCK, if set, while inside."""
+    path = os.environ.get(LOCK_VARIABLE)
+    if not path:
+        yield
+        return
+    with open(path, "a") as lock:
+        print(f"[nodes] waiting for {path}", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def build_engine() -> Iterator[bool]:
+    """The engine at DOCKER_HOST if one answers (False), else our own dockerd (True)."""
+    if engine_answers():
+        yield False
+        return
+    with own_dockerd():
+        yield True
+
+
+def build_archive(
+    build: BuildImages, made: list[str], folder: Path
+) -> tuple[images.BaseImages, Path]:
+    """Build every image on a host engine and `docker save` them into one archive."""
+    archive = folder / "images.tar"
+    with host_engine_lock(), build_engine() as own:
+        base = build(Figures())
+        tags = [*made, base.python, base.redis, base.nginx]
+        docker("save", "--output", str(archive), *tags)
+        if not own:
+            docker("image", "rm", *made, check=False)
+    return base, archive
+
+
+def deploy_nodes(
+    build: BuildImages, made: list[str], count: int, figures: Figures
+) -> None:
+    """Images, nodes, secrets, then every step; logs kept when a step fails."""
+    folder = Path(tempfile.mkdtemp(prefix="prework-nodes-"))
+    failed = True
+    previous_host = os.environ.get("DOCKER_HOST")
+    try:
+        started = time.monotonic()
+        base, archive = build_archive(build, made, folder)
+        figures.add(
+            f"images built and saved: {time.monotonic() - started:.1f} s, "
+            f"{archive.stat().st_size / 2**20:.0f} MiB"
+        )
+        with swarm_nodes(count, keep_on=lambda: failed) as swarm:
+            started = time.monotonic()
+            swarm.load_images(archive)
+            figures.add(
+                f"{count} nodes Ready, images loaded into each: "
+                f"{time.monotonic() - started:.1f} s"
+            )
+            os.environ["DOCKER_HOST"] = swarm.manager.docker_host
+            nodes = Nodes.of(swarm)
+            stack_environment(base.redis, base.nginx, 80)
+            create_secrets()
+            try:
+                run_steps(nodes, figures)
+                failed = False
+            finally:
+                if failed:
+                    print(f"[e2e] services' logs kept in {save_logs()}", flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if previous_host is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = previous_host
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the `with` blocks unwind and remove what they made."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main_nodes(build: BuildImages, made: list[str], count: int) -> int:
+    """The several-node scenario; 0 when every step held, 1 with the reason if not."""
+    signal.signal(signal.SIGTERM, interrupt)
+    started = time.monotonic()
+    figures = Figures()
+    try:
+        deploy_nodes(build, made, count, figures)
+    except (AssertionError, CommandFailed) as error:
+        traceback.print_exc()
+        print(f"[e2e] FAILED: {error}", flush=True)
+        return 1
+    figures.add(f"total: {time.monotonic() - started:.1f} s")
+    print("[e2e] passed:\n  " + "\n  ".join(figures.lines), flush=True)
+    return 0
