@@ -242,7 +242,7 @@ def undo(
 ) -> str:
     """Roll back the services this deploy changed; the whole failure message."""
     if not changed:
-        return f"{reason}; this deploy changed no service, so none was rolled back"
+        return f"{reason}; this deploy changed no existing service: none rolled back"
     failures = roll_back_all(changed, before, timeout)
     if failures:
         return f"{reason}; and the rollback failed: {'; '.join(failures)}"

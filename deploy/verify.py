@@ -34,7 +34,12 @@ def readyz_url(url: str) -> str:
     return urljoin(url if url.endswith("/") else url + "/", "readyz")
 
 
-def fetch_readiness(url: str, timeout: float = 5.0) -> Answer | None:
+# Above nginx's retry budget (proxy_next_upstream_timeout 10s): when every replica it
+# tries is unready, its last 503 still arrives and names a replica.
+FETCH_TIMEOUT = 12.0
+
+
+def fetch_readiness(url: str, timeout: float = FETCH_TIMEOUT) -> Answer | None:
     """One GET of `url`; None unless it answers JSON naming a replica."""
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:

@@ -6,6 +6,7 @@ YAML-level checks always run; `docker stack config` runs where the docker client
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess  # nosec B404 - runs the docker client
@@ -296,6 +297,8 @@ def test_the_embedded_store_overlay_says_it_is_not_for_production() -> None:
     assert text.startswith("# NOT FOR PRODUCTION.")
     web = yaml.safe_load(text)["services"]["web"]
     assert web["environment"]["APP_ENV"] != "production"
-    assert web["environment"]["MONGO_URI_FILE"] == ""
+    assert web["entrypoint"] == ["env", "-u", "MONGO_URI_FILE"]
+    cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert cmd and web["command"] == json.loads(cmd.group(1))
     assert web["environment"]["EMBEDDED_STORE_DIR"].startswith("/var/tmp/")
     assert web["volumes"] == ["notes_data:/var/tmp"]
