@@ -123,7 +123,7 @@ def test_three_nodes_answer_across_the_overlay_and_leave_nothing(
         with swarm_nodes(3) as swarm:
             made += [swarm.bridge, *(n.netns for n in swarm.nodes)]
             made += [n.veth for n in swarm.nodes]
-            roots += [n.root for n in swarm.nodes]
+            roots += [n.root for n in swarm.nodes] + [swarm.nodes[0].root.parent]
             cgroups += [n.cgroup for n in swarm.nodes]
             assert swarm.node_states() == {
                 name: ("Ready", "Active") for name in ("node1", "node2", "node3")

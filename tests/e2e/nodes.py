@@ -9,11 +9,12 @@ the host that asks nginx's node at its bridge address and counts answers per rep
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import json
+import hashlib
 import os
-import shutil
 import signal
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.e2e import images
-from tests.e2e.commands import CommandFailed, docker
+from tests.e2e.commands import CommandFailed, docker, run
 from tests.e2e.engine import engine_answers, own_dockerd
 from tests.e2e.node_steps import Nodes, run_steps
 from tests.e2e.scenario import Figures
@@ -62,15 +63,40 @@ def build_engine() -> Iterator[bool]:
         yield True
 
 
+def source_key(made: list[str]) -> str:
+    """A digest of everything the images are built from: the files of the build
+    context (git's view, uncommitted work too, the stand-ins' Dockerfiles included),
+    the checked-out commit (the images' revision label) and the tags."""
+    digest = hashlib.sha256("\0".join([images.git_sha(), *made]).encode())
+    listed = run(["git", "-C", str(images.ROOT), "ls-files", "-z", "--cached",
+                  "--others", "--exclude-standard"]).stdout  # fmt: skip
+    for name in sorted(filter(None, listed.split("\0"))):
+        path = images.ROOT / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def build_archive(
-    build: BuildImages, made: list[str], folder: Path
+    build: BuildImages, made: list[str], figures: Figures
 ) -> tuple[images.BaseImages, Path]:
-    """Build every image on a host engine and `docker save` them into one archive."""
-    archive = folder / "images.tar"
+    """Every image, built on a host engine and `docker save`d into one archive, kept
+    in the cache under a digest of its sources: unchanged sources are not rebuilt."""
+    archive = images.CACHE / f"nodes-images-{source_key(made)}.tar"
+    bases = archive.with_suffix(".json")
+    if archive.is_file() and bases.is_file():
+        figures.add(f"images: the saved archive of unchanged sources, {archive.name}")
+        return images.BaseImages(**json.loads(bases.read_text())), archive
     with host_engine_lock(), build_engine() as own:
-        base = build(Figures())
-        tags = [*made, base.python, base.redis, base.nginx]
-        docker("save", "--output", str(archive), *tags)
+        base = build(figures)
+        images.CACHE.mkdir(parents=True, exist_ok=True)
+        for old in images.CACHE.glob("nodes-images-*"):
+            old.unlink()
+        partial = archive.with_suffix(".partial")
+        docker("save", "--output", str(partial), *made, base.python, base.redis,
+               base.nginx)  # fmt: skip
+        partial.rename(archive)
+        bases.write_text(json.dumps(dataclasses.asdict(base)))
         if not own:
             docker("image", "rm", *made, check=False)
     return base, archive
@@ -80,14 +106,13 @@ def deploy_nodes(
     build: BuildImages, made: list[str], count: int, figures: Figures
 ) -> None:
     """Images, nodes, secrets, then every step; logs kept when a step fails."""
-    folder = Path(tempfile.mkdtemp(prefix="prework-nodes-"))
     failed = True
     previous_host = os.environ.get("DOCKER_HOST")
     try:
         started = time.monotonic()
-        base, archive = build_archive(build, made, folder)
+        base, archive = build_archive(build, made, figures)
         figures.add(
-            f"images built and saved: {time.monotonic() - started:.1f} s, "
+            f"images archive ready: {time.monotonic() - started:.1f} s, "
             f"{archive.stat().st_size / 2**20:.0f} MiB"
         )
         with swarm_nodes(count, keep_on=lambda: failed) as swarm:
@@ -108,7 +133,6 @@ def deploy_nodes(
                 if failed:
                     print(f"[e2e] services' logs kept in {save_logs()}", flush=True)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
         if previous_host is None:
             os.environ.pop("DOCKER_HOST", None)
         else:
