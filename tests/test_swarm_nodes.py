@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess  # nosec B404 - reads ip and iptables state
+import sys
 import tarfile
 from pathlib import Path
 
@@ -139,3 +140,18 @@ def test_three_nodes_answer_across_the_overlay_and_leave_nothing(
     assert not [str(root) for root in roots if str(root) in state]
     assert not any(root.exists() for root in roots)
     assert not any(cgroup_dirs(cgroup) for cgroup in cgroups)
+
+
+@pytest.mark.parametrize("argv", [["--nodes", "2"], ["--nodes"], ["--node", "3"]])
+def test_the_e2e_refuses_a_bad_node_count_in_one_line(argv: list[str]) -> None:
+    result = subprocess.run(  # nosec B603 - fixed argv
+        [sys.executable, "-m", "tests.e2e", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "--nodes 1|3|4|5" in result.stderr
