@@ -25,6 +25,8 @@ class LoadReport:
     # (None: the app answered without Redis).
     replicas: Counter[str] = field(default_factory=Counter)
     visits: list[int | None] = field(default_factory=list)
+    # The longest a request took (seconds), answered or not.
+    slowest: float = 0.0
 
     def summary(self) -> str:
         """One line for the session output."""
@@ -76,6 +78,14 @@ class SteadyLoad:
 
     def _one(self, session: requests.Session) -> None:
         self.report.sent += 1
+        started = time.monotonic()
+        try:
+            self._ask(session)
+        finally:
+            took = time.monotonic() - started
+            self.report.slowest = max(self.report.slowest, took)
+
+    def _ask(self, session: requests.Session) -> None:
         try:
             response = session.get(self.url, timeout=10)
         except requests.RequestException as error:

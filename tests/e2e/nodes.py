@@ -15,6 +15,7 @@ import json
 import hashlib
 import os
 import signal
+import subprocess  # nosec B404 - TimeoutExpired of the log command
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -63,14 +64,37 @@ def build_engine() -> Iterator[bool]:
         yield True
 
 
+# What the images are made of (the Dockerfiles' inputs); the archive is rebuilt when
+# any of them changes. The commit is left out, so the images' revision label is the
+# commit that built the cached archive (no step of the several-node scenario reads it).
+IMAGE_SOURCES = (
+    "Dockerfile",
+    "pyproject.toml",
+    "gunicorn.conf.py",
+    "app/",
+    "tests/e2e/standins/",
+    "tests/e2e/broken.Dockerfile",
+)
+
+
 def source_key(made: list[str]) -> str:
-    """A digest of everything the images are built from: the files of the build
-    context (git's view, uncommitted work too, the stand-ins' Dockerfiles included),
-    the checked-out commit (the images' revision label) and the tags."""
-    digest = hashlib.sha256("\0".join([images.git_sha(), *made]).encode())
-    listed = run(["git", "-C", str(images.ROOT), "ls-files", "-z", "--cached",
-                  "--others", "--exclude-standard"]).stdout  # fmt: skip
-    for name in sorted(filter(None, listed.split("\0"))):
+    """A digest of the images' sources (IMAGE_SOURCES, uncommitted too) and tags."""
+    digest = hashlib.sha256("\0".join(made).encode())
+    listed = run(
+        [
+            "git",
+            "-C",
+            str(images.ROOT),
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            *IMAGE_SOURCES,
+        ]
+    ).stdout
+    for name in sorted(set(filter(None, listed.split("\0")))):
         path = images.ROOT / name
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes())
@@ -131,12 +155,21 @@ def deploy_nodes(
                 failed = False
             finally:
                 if failed:
-                    print(f"[e2e] services' logs kept in {save_logs()}", flush=True)
+                    keep_service_logs()
     finally:
         if previous_host is None:
             os.environ.pop("DOCKER_HOST", None)
         else:
             os.environ["DOCKER_HOST"] = previous_host
+
+
+def keep_service_logs() -> None:
+    """The services' logs, as far as the manager can still fetch them."""
+    try:
+        print(f"[e2e] services' logs kept in {save_logs()}", flush=True)
+    except subprocess.TimeoutExpired as error:
+        # A task on a node that is gone can hold `docker service logs` forever.
+        print(f"[e2e] services' logs incomplete: {error}", flush=True)
 
 
 def interrupt(signum: int, frame: object) -> None:
