@@ -167,10 +167,15 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, not tests: `nox -s bench -- app` runs one of app, nginx, release."""
+    """Benchmarks, not tests: `nox -s bench -- app` runs one of app, nginx, release.
+
+    `-- image` (not in the default run) builds the image: it needs a Docker engine,
+    so run it under the shared lock.
+    """
     session.install("-e", ".", *group("bench"))
-    known = ["app", "nginx", "release"]
-    for name in session.posargs or known:
+    default = ["app", "nginx", "release"]
+    known = [*default, "image"]
+    for name in session.posargs or default:
         if name not in known:
             session.error(f"unknown benchmark {name!r}: choose from {', '.join(known)}")
         session.run("python", "-m", f"benchmarks.bench_{name}")

@@ -18,7 +18,7 @@ The parts, one job each:
 - `commands.run` / `commands.docker`: a command with its output captured, a failure as
   one `CommandFailed` holding its last lines.
 - One module per service: `redis.RedisServer`, `gunicorn.GunicornServer`,
-  `nginx.NginxServer`, `docker.DockerEngine` (dockerd + swarm); `proxy` runs nginx and
+  `nginx.NginxServer`, `dockerd.DockerEngine` (dockerd + swarm); `proxy` runs nginx and
   redis together (`python -m devstack.proxy`), `echo_app` is a bare WSGI stand-in.
 
 Adding a service: subclass `ServiceProcess`, name its `binary` and Debian `package`,
@@ -34,7 +34,7 @@ if the process exits), and on `stop()` / exit SIGTERMs it, SIGKILLs the group af
 
 from devstack.binaries import MissingBinary, find_binary
 from devstack.commands import CommandFailed, docker, run
-from devstack.docker import DockerEngine
+from devstack.dockerd import DockerEngine
 from devstack.gunicorn import GunicornServer
 from devstack.nginx import NginxServer
 from devstack.ports import LOOPBACK, free_port, port_open

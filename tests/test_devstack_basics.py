@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from devstack import TimedOut, find_binary, free_port, port_open, wait_until
+import devstack
+from devstack import (
+    CommandFailed,
+    TimedOut,
+    find_binary,
+    free_port,
+    port_open,
+    run,
+    wait_until,
+)
 from devstack.binaries import SBIN_DIRS
 
 
@@ -48,3 +57,16 @@ def test_wait_until_times_out_naming_what_and_the_last_error() -> None:
     assert isinstance(raised.value, AssertionError)
     assert "the impossible" in str(raised.value)
     assert "not yet" in str(raised.value)
+
+
+def test_run_captures_output_and_explains_a_failure() -> None:
+    assert run(["/bin/sh", "-c", "echo hello"]).stdout == "hello\n"
+    with pytest.raises(CommandFailed) as raised:
+        run(["/bin/sh", "-c", "echo first; echo last >&2; exit 3"])
+    assert "exited 3" in str(raised.value)
+    assert str(raised.value).endswith("first\nlast")
+    assert run(["/bin/sh", "-c", "exit 4"], check=False).returncode == 4
+
+
+def test_the_docker_wrapper_is_not_shadowed_by_a_module() -> None:
+    assert devstack.docker.__module__ == "devstack.commands"
