@@ -56,7 +56,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every Python source, tests and this file included."""
-    session.install("-e", ".", *group("typecheck"))
+    session.install("-e", ".[release]", *group("typecheck"))
     session.run("mypy", *PYTHON_SOURCES)
 
 
@@ -124,7 +124,7 @@ def run_actionlint(session: nox.Session, files: list[str]) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """pytest with coverage; fails under 90 % line coverage of app/ and release/."""
-    session.install("-e", ".", *group("test"))
+    session.install("-e", ".[release]", *group("test"))
     session.run(
         "pytest",
         "--cov",
@@ -172,7 +172,7 @@ def bench(session: nox.Session) -> None:
     `-- image` (not in the default run) builds the image: it needs a Docker engine,
     so run it under the shared lock.
     """
-    session.install("-e", ".", *group("bench"))
+    session.install("-e", ".[release]", *group("bench"))
     default = ["app", "nginx", "release"]
     known = [*default, "image"]
     for name in session.posargs or default:
