@@ -78,7 +78,11 @@ class GunicornServer(ServiceProcess):
 
 
 def echo_server(port: int | None = None, threads: int = 8) -> GunicornServer:
-    """devstack.echo_app (no config file), 2 gthread workers, ready once it listens."""
+    """devstack.echo_app (no config file), 2 gthread workers, ready once it answers.
+
+    Answering, not just listening: the master listens before its workers can serve,
+    and a proxy in front with a short upstream timeout would see that gap.
+    """
     args = ["--worker-class", "gthread", "--threads", str(threads)]
     args += ["--no-control-socket", "--graceful-timeout", "2"]
     return GunicornServer(
@@ -86,6 +90,6 @@ def echo_server(port: int | None = None, threads: int = 8) -> GunicornServer:
         workers=2,
         extra_args=args,
         config=None,
-        health_path=None,
+        health_path="/",  # the echo answers any path with 200
         port=port,
     )
