@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.swarm_nodes import SwarmNodes, cgroup_dirs, swarm_nodes
-from tests.support import require_binary, services_required, wait_until
+from devstack import find_binary, wait_until
+from devstack.swarm_nodes import SwarmNodes, cgroup_dirs, swarm_nodes
+from tests.conftest import skip_or_fail
 
 # Each task answers its node's hostname on 8080, with the host's perl.
 SERVER = (
@@ -55,17 +56,14 @@ def host_usr_image(folder: Path) -> Path:
 def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The probe's image as a tar (see host_usr_image)."""
     if os.geteuid() != 0:
-        message = "the multi-node harness needs root (namespaces, bridge, iptables)"
-        if services_required():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        skip_or_fail("the multi-node harness needs root (namespaces, bridge, iptables)")
     for name, package in [
         ("dockerd", "docker.io"),
         ("ip", "iproute2"),
         ("iptables", "iptables"),
         ("perl", "perl-base"),
     ]:
-        require_binary(name, package)
+        find_binary(name, package)
     return host_usr_image(tmp_path_factory.mktemp("probe-image"))
 
 
@@ -145,7 +143,7 @@ def test_three_nodes_answer_across_the_overlay_and_leave_nothing(
 @pytest.mark.parametrize("argv", [["--nodes", "2"], ["--nodes"], ["--node", "3"]])
 def test_the_e2e_refuses_a_bad_node_count_in_one_line(argv: list[str]) -> None:
     result = subprocess.run(  # nosec B603 - fixed argv
-        [sys.executable, "-m", "tests.e2e", *argv],
+        [sys.executable, "-m", "e2e", *argv],
         capture_output=True,
         text=True,
         check=False,

@@ -18,10 +18,10 @@ from deploy.placement import STACK_LABELS
 from deploy.swarm import image_matches, service_spec, service_state
 from deploy.verify import unverified_replicas
 from nginx.render import read_template_env
-from tests.e2e import images
-from tests.e2e.commands import docker
-from tests.e2e.load import LoadReport, SteadyLoad
-from tests.e2e.stack import (
+from devstack import docker, wait_until
+from e2e import images
+from e2e.load import LoadReport, SteadyLoad
+from e2e.stack import (
     STACK,
     WEB,
     app_answers,
@@ -33,7 +33,6 @@ from tests.e2e.stack import (
     redis_answers,
     redis_config,
 )
-from tests.support import wait_until
 
 VERSION_A = "1.0.0-e2e.1"
 VERSION_B = "1.0.0-e2e.2"

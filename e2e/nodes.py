@@ -1,4 +1,4 @@
-"""`python -m tests.e2e --nodes 3`: the stack on several nodes, under load.
+"""`python -m e2e --nodes 3`: the stack on several nodes, under load.
 
 The images are built once on an engine in the host namespace (the only part that needs
 one: builds reach PyPI and Debian's mirror), saved, and loaded into each node of a
@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.e2e import images
-from tests.e2e.commands import CommandFailed, docker, run
-from tests.e2e.engine import engine_answers, own_dockerd
-from tests.e2e.node_steps import Nodes, run_steps
-from tests.e2e.scenario import Figures
-from tests.e2e.stack import create_secrets, save_logs, stack_environment
-from tests.e2e.swarm_nodes import swarm_nodes
+from devstack import CommandFailed, MissingBinary, StartFailed, TimedOut, docker, run
+from devstack.dockerd import Dockerd, engine_answers
+from devstack.swarm_nodes import swarm_nodes
+from e2e import images
+from e2e.node_steps import Nodes, run_steps
+from e2e.scenario import Figures
+from e2e.stack import create_secrets, save_logs, stack_environment
 
 # Set (e.g. to /tmp/prework-docker.lock) where several people share one machine: the
 # image build's engine in the host namespace then waits for that lock; the namespaced
@@ -60,7 +60,7 @@ def build_engine() -> Iterator[bool]:
     if engine_answers():
         yield False
         return
-    with own_dockerd():
+    with Dockerd():
         yield True
 
 
@@ -72,8 +72,8 @@ IMAGE_SOURCES = (
     "pyproject.toml",
     "gunicorn.conf.py",
     "app/",
-    "tests/e2e/standins/",
-    "tests/e2e/broken.Dockerfile",
+    "e2e/standins/",
+    "e2e/broken.Dockerfile",
 )
 
 
@@ -184,7 +184,13 @@ def main_nodes(build: BuildImages, made: list[str], count: int) -> int:
     figures = Figures()
     try:
         deploy_nodes(build, made, count, figures)
-    except (AssertionError, CommandFailed) as error:
+    except (
+        AssertionError,
+        CommandFailed,
+        MissingBinary,
+        StartFailed,
+        TimedOut,
+    ) as error:
         traceback.print_exc()
         print(f"[e2e] FAILED: {error}", flush=True)
         return 1

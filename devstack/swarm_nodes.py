@@ -17,15 +17,16 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess  # nosec B404 - starts dockerd, drives ip and iptables
+import subprocess  # nosec B404 # starts dockerd; ip and iptables run through run()
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.e2e.commands import CommandFailed, require_binary, run
-from tests.support import wait_until
+from devstack.binaries import find_binary
+from devstack.commands import CommandFailed, run
+from devstack.waiting import wait_until
 
 # Candidate subnets for the bridge: the first that overlaps nothing here wins.
 SUBNETS = tuple(f"10.213.{third}.0/24" for third in range(77, 87))
@@ -190,7 +191,7 @@ def start_engine(dockerd: str, node: Node) -> None:
     """Start the node's dockerd and wait until it answers."""
     log = (node.root / "dockerd.log").open("ab")
     try:
-        node.process = subprocess.Popen(  # nosec B603 - argv built above
+        node.process = subprocess.Popen(  # nosec B603 # argv built by dockerd_argv
             dockerd_argv(dockerd, node),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -380,11 +381,11 @@ def swarm_nodes(
     """
     if not 1 <= managers <= count:
         raise ValueError(f"managers must be in 1..{count}, not {managers}")
-    ip = require_binary("ip", "iproute2")
-    iptables = require_binary("iptables", "iptables")
-    dockerd = require_binary("dockerd", "docker.io")
+    ip = find_binary("ip", "iproute2")
+    iptables = find_binary("iptables", "iptables")
+    dockerd = find_binary("dockerd", "docker.io")
     for binary, package in (("unshare", "util-linux"), ("nsenter", "util-linux")):
-        require_binary(binary, package)
+        find_binary(binary, package)
     tag = secrets.token_hex(2)  # 4 hex digits: names stay within IFNAMSIZ (15)
     subnet = free_subnet(ip)
     gateway = str(next(subnet.hosts()))

@@ -1,4 +1,4 @@
-"""`python -m tests.e2e` (run by `nox -s e2e`): the whole swarm proof.
+"""`python -m e2e` (run by `nox -s e2e`): the whole swarm proof.
 
 1 engine (DOCKER_HOST or our own dockerd) in swarm mode; 2 base images (official or
 Debian stand-ins); 3 images A, B and a broken one; then the steps of `steps()` in
@@ -15,16 +15,16 @@ import traceback
 
 from collections.abc import Callable
 
-from tests.e2e import images
-from tests.e2e.commands import CommandFailed
-from tests.e2e.deploys import (
+from devstack import CommandFailed, DockerEngine, MissingBinary, StartFailed
+from devstack import free_port
+from e2e import images
+from e2e.deploys import (
     remove_changed_template,
     step_nginx_change,
     step_rerun,
     step_unready,
 )
-from tests.e2e.engine import swarm_engine
-from tests.e2e.scenario import (
+from e2e.scenario import (
     VERSION_A,
     VERSION_B,
     Figures,
@@ -33,14 +33,13 @@ from tests.e2e.scenario import (
     step_rollback,
     step_rolling_update,
 )
-from tests.e2e.stack import (
+from e2e.stack import (
     create_secrets,
     refuse_foreign_stack,
     remove_stack,
     save_logs,
     stack_environment,
 )
-from tests.support import free_port
 
 IMAGE_A = "prework-flask-app:e2e-a"
 IMAGE_B = "prework-flask-app:e2e-b"
@@ -121,7 +120,7 @@ def node_count(argv: list[str]) -> int | None:
         return 1
     if len(argv) == 2 and argv[0] == "--nodes" and argv[1] in ("1", "3", "4", "5"):
         return int(argv[1])
-    print("usage: python -m tests.e2e [--nodes 1|3|4|5]", file=sys.stderr)
+    print("usage: python -m e2e [--nodes 1|3|4|5]", file=sys.stderr)
     return None
 
 
@@ -137,16 +136,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[e2e] FAILED: missing {', '.join(missing)}", file=sys.stderr)
         return 1
     if nodes > 1:
-        # Several namespaced engines in one swarm (tests/e2e/nodes.py).
-        from tests.e2e.nodes import main_nodes
+        # Several namespaced engines in one swarm (e2e/nodes.py).
+        from e2e.nodes import main_nodes
 
         return main_nodes(build_images, [IMAGE_A, IMAGE_B, IMAGE_BROKEN], nodes)
     try:
-        with swarm_engine() as own_engine:
+        with DockerEngine() as engine:
+            own_engine = engine.started
             refuse_foreign_stack()
             base = build_images(figures)
             run_stack(base, own_engine, figures)
-    except (AssertionError, CommandFailed) as error:
+    except (AssertionError, CommandFailed, MissingBinary, StartFailed) as error:
         traceback.print_exc()
         print(f"[e2e] FAILED: {error}", file=sys.stderr)
         return 1

@@ -14,9 +14,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.e2e.commands import docker
-from tests.e2e.load import LoadReport, SteadyLoad
-from tests.e2e.scenario import (
+from devstack import docker, wait_until
+from devstack.swarm_nodes import Node, SwarmNodes
+from e2e.load import LoadReport, SteadyLoad
+from e2e.scenario import (
     STEADY_RATE,
     TIMEOUT,
     VERSION_A,
@@ -25,9 +26,7 @@ from tests.e2e.scenario import (
     Figures,
     deploy_cli,
 )
-from tests.e2e.stack import STACK, WEB
-from tests.e2e.swarm_nodes import Node, SwarmNodes
-from tests.support import wait_until
+from e2e.stack import STACK, WEB
 
 IMAGE_A = "prework-flask-app:e2e-a"
 IMAGE_B = "prework-flask-app:e2e-b"
