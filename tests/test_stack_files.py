@@ -305,7 +305,7 @@ def test_the_embedded_store_overlay_says_it_is_not_for_production() -> None:
 
 
 def test_web_bounds_a_lookup_that_docker_dns_leaves_unanswered() -> None:
-    # Redis's node lost: `redis` has no task and its lookup gets no answer (e2e --nodes).
+    # Redis's node lost: `redis` has no task; its lookup gets no answer (e2e --nodes).
     web = load("docker-compose.yml")["services"]["web"]
     options = dict(
         option.split(":") for option in web["environment"]["RES_OPTIONS"].split()
