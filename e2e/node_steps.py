@@ -72,9 +72,13 @@ class Nodes:
         for task in json.loads(docker("inspect", *ids)) if ids else []:
             status = task["Status"]
             container = status.get("ContainerStatus", {}).get("ContainerID", "")
-            if status["State"] == "running" and container:
-                found.append((container[:12], names.get(task["NodeID"], "?")))
-        self.replica_node.update(found)
+            if container:
+                # Remembered while still starting too: it may answer and be gone
+                # before it is seen running.
+                place = (container[:12], names.get(task["NodeID"], "?"))
+                self.replica_node[place[0]] = place[1]
+                if status["State"] == "running":
+                    found.append(place)
         return found
 
     def web_nodes(self) -> Counter[str]:

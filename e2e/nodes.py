@@ -47,7 +47,9 @@ def host_engine_lock() -> Iterator[None]:
         return
     with open(path, "a") as lock:
         print(f"[nodes] waiting for {path}", flush=True)
+        started = time.monotonic()
         fcntl.flock(lock, fcntl.LOCK_EX)
+        print(f"[nodes] lock held after {time.monotonic() - started:.1f} s", flush=True)
         try:
             yield
         finally:
