@@ -267,8 +267,9 @@ def step_rollback(nodes: Nodes, figures: Figures) -> None:
 
 
 def step_lose_redis_node(nodes: Nodes, figures: Figures) -> None:
-    """5. Lose Redis's own node: measured. Redis never starts elsewhere; once the node
-    is back it runs there again on its volume, and the count goes on."""
+    """5. Lose Redis's own node: measured (answers without a count, lookup time).
+    Redis never starts elsewhere; once the node is back it runs there again on its
+    volume, the count goes on, and no request failed."""
     node = nodes.redis
     before = nodes.last_visits
     elsewhere: list[list[tuple[str, str]]] = []
@@ -290,13 +291,15 @@ def step_lose_redis_node(nodes: Nodes, figures: Figures) -> None:
     )
     assert elsewhere == [[]], f"Redis ran elsewhere during the loss: {elsewhere}"
     missing = report.visits.count(None)
-    # Measured, not held to 0: see the figures and docs/BENCHMARKS.md.
     figures.add(
         f"Redis node loss: {len(report.failures)} failed, {missing} of "
         f"{len(report.visits)} answers without a visit count; count before {before}, "
         f"after {nodes.last_visits}"
     )
     assert nodes.last_visits > before, "the visit count did not go on"
+    # Held to 0 since web's RES_OPTIONS bound the unanswered lookup of `redis` to 2 s
+    # (with glibc's 5 s x 2, 3 of 54 requests timed out at the client's 10 s).
+    assert not report.failures, report.failures[:10]
 
 
 # How long a web replica's resolver takes to look `redis` up, and what it finds.
