@@ -115,7 +115,8 @@ def step_deploy(image: str, url: str, figures: Figures) -> None:
     assert "no registry digest" in result.stdout, result.stdout
     assert "not for production" in result.stderr, result.stderr
     figures.add(
-        f"deploy of A: {time.monotonic() - started:.1f} s; {result.stdout.strip()}"
+        f"deploy of A: {time.monotonic() - started:.1f} s; "
+        + result.stdout.strip().splitlines()[-1]
     )
 
 
