@@ -46,7 +46,7 @@ def finish_load(load: SteadyLoad) -> None:
 
 def step_rerun(image_b: str, base: str, figures: Figures) -> None:
     """A re-run of the deploy of B changes nothing and rolls nothing back."""
-    tasks_before = service_state(WEB).running_tasks()
+    tasks_before = {t.container_id for t in service_state(WEB).running_tasks()}
     load = started_load(base)
     try:
         started = time.monotonic()
@@ -57,7 +57,7 @@ def step_rerun(image_b: str, base: str, figures: Figures) -> None:
     assert result.returncode == 0, f"re-run failed: {result.stderr}"
     assert "changed: nothing (a re-run)" in result.stdout, result.stdout
     # Swarm records an update for the re-sent spec, but replaces no replica.
-    tasks_after = service_state(WEB).running_tasks()
+    tasks_after = {t.container_id for t in service_state(WEB).running_tasks()}
     assert tasks_after == tasks_before, f"{tasks_before} -> {tasks_after}"
     assert_no_failures("load during the re-run", load.report, figures)
     assert set(load.report.versions) == {VERSION_B}, load.report.versions
