@@ -68,9 +68,7 @@ def command_bump(args: argparse.Namespace, ci: CiEnvironment) -> int:
             say(f"dry run, nothing written: {describe(plan, False, args.remote)}")
             print(plan.version)
             return 0
-        result = bump(
-            repo, settings, branch, args.push, args.remote, ci.checked_sha
-        )
+        result = bump(repo, settings, branch, args.push, args.remote, ci.checked_sha)
     say(result.note)
     plan = result.plan
     ci.write_outputs(

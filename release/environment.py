@@ -27,7 +27,9 @@ class CiEnvironment:
             return
         with open(self.output, "a", encoding="utf-8") as stream:
             for name, value in outputs.items():
-                text = ("true" if value else "false") if isinstance(value, bool) else value
+                text = (
+                    ("true" if value else "false") if isinstance(value, bool) else value
+                )
                 stream.write(f"{name}={text}\n")
 
 

@@ -34,6 +34,8 @@ class PushResult(Enum):
 
     PUSHED = "pushed"
     MOVED = "moved"
+
+
 # Used only when git has no identity configured (a bare CI runner).
 FALLBACK_IDENTITY = {"name": "prework release", "email": "release@prework.invalid"}
 
@@ -160,14 +162,25 @@ class GitRepository:
         """Commit exactly `paths` with `message`; hooks and signing as configured."""
         self._git("add", "--", *paths)
         self._git(
-            "commit", "-q", "--cleanup=strip", "-m", message, "--", *paths,
+            "commit",
+            "-q",
+            "--cleanup=strip",
+            "-m",
+            message,
+            "--",
+            *paths,
             env=self._identity_env(),
         )
 
     def create_tag(self, name: str, message: str) -> None:
         """An annotated tag at HEAD whose message is kept verbatim (`#` lines too)."""
         self._git(
-            "tag", "-a", "--cleanup=verbatim", "-m", message, name,
+            "tag",
+            "-a",
+            "--cleanup=verbatim",
+            "-m",
+            message,
+            name,
             env=self._identity_env(),
         )
 
@@ -241,7 +254,7 @@ class GitRepository:
         self._git("merge", "-q", "--ff-only", commit)
 
     def merge_tree(self, ours: str, theirs: str) -> tuple[str, list[str]]:
-        """The merged tree of two commits, touching nothing; and the conflicted paths."""
+        """The merged tree of two commits (nothing touched) and its conflicted paths."""
         status, out, err = self._repo.git.execute(
             ["git", "merge-tree", "--write-tree", "--name-only", "-z", ours, theirs],
             with_exceptions=False,
@@ -267,8 +280,11 @@ class GitRepository:
                 content.write_text(text, encoding="utf-8")
                 blob = self._git("hash_object", "-w", "--path", path, str(content))
                 self._git(
-                    "update_index", "--add", "--cacheinfo",
-                    f"100644,{blob},{path}", env=env,
+                    "update_index",
+                    "--add",
+                    "--cacheinfo",
+                    f"100644,{blob},{path}",
+                    env=env,
                 )
             return self._git("write_tree", env=env)
 
@@ -276,7 +292,11 @@ class GitRepository:
         """A commit object (signed when commit.gpgSign says so); no ref moves."""
         args = [arg for parent in parents for arg in ("-p", parent)]
         return self._git(
-            "commit_tree", tree, *args, "-m", message.rstrip("\n"),
+            "commit_tree",
+            tree,
+            *args,
+            "-m",
+            message.rstrip("\n"),
             env=self._identity_env(),
         )
 

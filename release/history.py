@@ -103,7 +103,8 @@ class CommitLog:
         end = self.text.find("\0", subject)
         record = self.text[subject : end if end >= 0 else len(self.text)]
         return any(
-            f"\n{trailer}\n" in f"{record}\n" for trailer in (BUMP_TRAILER, SYNC_TRAILER)
+            f"\n{trailer}\n" in f"{record}\n"
+            for trailer in (BUMP_TRAILER, SYNC_TRAILER)
         )
 
     def _record_start(self, position: int) -> int:

@@ -103,7 +103,9 @@ def own_commit(
     return None
 
 
-def _own_bump(commit: CommitFacts, version_file: str, changelog: str) -> OwnCommit | None:
+def _own_bump(
+    commit: CommitFacts, version_file: str, changelog: str
+) -> OwnCommit | None:
     version = titled_version(commit.message)
     if version is None or len(commit.parents) != 1:
         return None

@@ -80,7 +80,8 @@ def check_history(facts: Facts, settings: Settings) -> None:
 def idle_reason(facts: Facts, settings: Settings, role: BranchRole) -> str:
     """Why HEAD needs no bump (already released or bumped), or ''."""
     if not facts.commits:
-        return f"HEAD is already part of {_tag_name(settings, facts.newest or facts.version)}"
+        part_of = _tag_name(settings, facts.newest or facts.version)
+        return f"HEAD is already part of {part_of}"
     own = facts.head_own
     if own is not None and own.kind is OwnKind.SYNC and role is BranchRole.DEV:
         return "HEAD is the release tool's merge of a release into this branch"

@@ -73,8 +73,12 @@ def write_release(repo: GitRepository, settings: Settings, plan: ReleasePlan) ->
         write_version(repo.root, settings, plan.version)
         if plan.role is BranchRole.RELEASE:
             changelog = repo.root / settings.changelog
-            existing = changelog.read_text(encoding="utf-8") if changelog.exists() else ""
-            changelog.write_text(prepend_section(existing, plan.notes), encoding="utf-8")
+            existing = (
+                changelog.read_text(encoding="utf-8") if changelog.exists() else ""
+            )
+            changelog.write_text(
+                prepend_section(existing, plan.notes), encoding="utf-8"
+            )
         repo.commit_files(paths, bump_message(plan.version))
         if plan.tag is not None:
             repo.create_tag(plan.tag, plan.notes)
@@ -116,7 +120,9 @@ def _push(repo: GitRepository, plan: ReleasePlan, start: str, remote: str) -> bo
     return True
 
 
-def _result(repo: GitRepository, plan: ReleasePlan, push: bool, remote: str) -> BumpResult:
+def _result(
+    repo: GitRepository, plan: ReleasePlan, push: bool, remote: str
+) -> BumpResult:
     return BumpResult(
         plan, plan.changes, repo.commit_of("HEAD"), describe(plan, push, remote)
     )
@@ -159,7 +165,7 @@ def bump(
 def bump_checked_commit(
     repo: GitRepository, settings: Settings, branch: str, remote: str, checked: str
 ) -> BumpResult:
-    """Version `checked` (GITHUB_SHA) and nothing else; never merge unchecked commits."""
+    """Version `checked` (GITHUB_SHA) alone; never merge commits it did not check."""
     head = repo.commit_of("HEAD")
     if head != checked:
         raise Refusal(

@@ -38,9 +38,7 @@ def _version_at(repo: GitRepository, revision: str, path: str) -> Version | None
     try:
         return Version.parse(text.removesuffix("\n"))
     except MalformedVersion:
-        raise Refusal(
-            f"{revision}:{path}: {text.strip()!r} is not a version"
-        ) from None
+        raise Refusal(f"{revision}:{path}: {text.strip()!r} is not a version") from None
 
 
 def resolved_files(
@@ -89,7 +87,9 @@ def _checked_out_dev(repo: GitRepository, settings: Settings) -> str:
 
 def _nothing(repo: GitRepository, settings: Settings, why: str) -> SyncResult:
     version = read_version(repo.root, settings)
-    return SyncResult(False, version, repo.commit_of("HEAD"), f"{why}: nothing to merge")
+    return SyncResult(
+        False, version, repo.commit_of("HEAD"), f"{why}: nothing to merge"
+    )
 
 
 def sync(

@@ -84,7 +84,11 @@ def test_release_commits_and_merges_are_recognised() -> None:
     # A title alone is a person's commit: 0.4.0 is not a release the tool made.
     assert log.released_versions() == [("b" * 40, Version(0, 3, 0))]
     assert [record.is_merge for record in log.records()] == [
-        True, False, False, False, False
+        True,
+        False,
+        False,
+        False,
+        False,
     ]
     assert log.bump_level() is BumpLevel.PATCH
     assert not CommitLog("") and CommitLog("").head() is None
