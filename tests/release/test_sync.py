@@ -9,10 +9,8 @@ import pytest
 from release.changelog import merge_changelogs
 from tests.release.gitworld import Clone, everything, git, write_hook
 
-GH006 = (
-    "echo 'remote: GH006: Protected branch update failed for refs/heads/dev.' >&2\n"
-    "exit 1\n"
-)
+# What GitHub's receive side says; git prefixes the hook's stderr with "remote: ".
+GH006 = "echo 'GH006: Protected branch update failed for refs/heads/dev.' >&2\nexit 1\n"
 
 
 def release_from_dev(clone: Clone, *messages: str) -> str:
