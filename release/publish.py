@@ -83,8 +83,8 @@ def write_release(repo: GitRepository, settings: Settings, plan: ReleasePlan) ->
         if plan.tag is not None:
             repo.create_tag(plan.tag, plan.notes)
     except (ReleaseFailure, OSError, UnicodeError) as error:
+        _restore(repo.root, saved)  # first: on a full disk this frees the space
         repo.undo_release(start, plan.tag if tag_is_new else None)
-        _restore(repo.root, saved)
         raise ReleaseFailure(f"{error}; nothing was changed") from error
 
 
