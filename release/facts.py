@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from release.gitrepo import GitRepository
@@ -27,7 +27,7 @@ class Facts:
     head_contains_newest: bool = False  # HEAD reaches the newest release tag
     head_is_tagged: bool = False  # the tag of VERSION points at HEAD
     head_own: OwnCommit | None = None  # HEAD is the tool's own commit
-    date: str = field(default="1970-01-01")  # today, UTC: the changelog's date
+    date: str = ""  # today, UTC: the changelog's date
 
     @property
     def newest(self) -> Version | None:
