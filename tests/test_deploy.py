@@ -24,7 +24,7 @@ from deploy.placement import label_constraints, placement_problems
 from deploy.rollback import changed_services, swarm_rolls_back
 from deploy.swarm import Node, ServiceState, Snapshot, Task, image_matches
 from deploy.verify import Answer, fetch_readiness, readyz_url, unverified_replicas
-from tests.support import require_binary
+from devstack import find_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGEST = "sha256:" + "ab" * 32
@@ -112,7 +112,7 @@ def test_an_image_by_digest_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_an_unreachable_engine_fails_with_exit_1() -> None:
-    require_binary("docker", "docker.io")
+    find_binary("docker", "docker.io")
     env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
     result = run_cli(*VALID, env=env)
     assert result.returncode == 1

@@ -18,10 +18,10 @@ from deploy.placement import STACK_LABELS
 from deploy.swarm import image_matches, service_spec, service_state
 from deploy.verify import unverified_replicas
 from nginx.render import read_template_env
-from tests.e2e import images
-from tests.e2e.commands import docker
-from tests.e2e.load import LoadReport, SteadyLoad
-from tests.e2e.stack import (
+from devstack import docker, wait_until
+from e2e import images
+from e2e.load import LoadReport, SteadyLoad
+from e2e.stack import (
     STACK,
     WEB,
     app_answers,
@@ -33,7 +33,6 @@ from tests.e2e.stack import (
     redis_answers,
     redis_config,
 )
-from tests.support import wait_until
 
 VERSION_A = "1.0.0-e2e.1"
 VERSION_B = "1.0.0-e2e.2"
@@ -220,6 +219,8 @@ def step_rollback(image_broken: str, image_b: str, base: str, figures: Figures) 
             f"{time.monotonic() - started:.1f} s"
         )
     assert result.returncode == 1, f"deploy of a broken image: {result.returncode}"
+    # Swarm's own rollback (the health check), which the deploy waited for.
+    assert "Swarm rolled prework_stack_web's update back" in result.stderr
     assert "rolled back: prework_stack_web" in result.stderr, result.stderr
     assert_no_failures("load during the rollback", load.report, figures)
     assert set(load.report.versions) == {VERSION_B}, load.report.versions

@@ -10,10 +10,10 @@ import requests
 
 from deploy.cli import previous_update, wait_for_convergence
 from deploy.swarm import service_spec, service_state
-from tests.e2e import images
-from tests.e2e.commands import docker, run
-from tests.e2e.load import SteadyLoad
-from tests.e2e.scenario import (
+from devstack import docker, run, wait_until
+from e2e import images
+from e2e.load import SteadyLoad
+from e2e.scenario import (
     STEADY_RATE,
     TIMEOUT,
     VERSION_B,
@@ -22,8 +22,7 @@ from tests.e2e.scenario import (
     deploy_cli,
     replicas_report,
 )
-from tests.e2e.stack import STACK, WEB
-from tests.support import wait_until
+from e2e.stack import STACK, WEB
 
 NGINX = f"{STACK}_nginx"
 # A template change made by the e2e itself (removed with the stack).
