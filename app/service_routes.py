@@ -18,12 +18,12 @@ blueprint = Blueprint("service", __name__)
 @blueprint.get("/")
 def index() -> Response:
     """Name, version, the replica that answered, and the visits counter."""
-    found = services()
+    parts = services()
     return jsonify(
         service=SERVICE_NAME,
-        version=found.version,
+        version=parts.version,
         hostname=socket.gethostname(),
-        visits=found.cache.count_visit(),
+        visits=parts.cache.count_visit(),
     )
 
 
@@ -36,10 +36,10 @@ def healthz() -> Response:
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int, dict[str, str]]:
     """Ready when the store answers; Redis is reported but never makes it unready."""
-    found = services()
-    checks = {"store": "ok", "cache": found.cache.health()}
+    parts = services()
+    checks = {"store": "ok", "cache": parts.cache.health()}
     try:
-        found.store.ping()
+        parts.store.ping()
     except StoreUnavailable:
         checks["store"] = "down"
         body = {
@@ -54,8 +54,8 @@ def readyz() -> tuple[Response, int, dict[str, str]]:
 @blueprint.get("/version")
 def version() -> Response:
     """The VERSION file's content and the commit (GIT_SHA) or null."""
-    found = services()
-    return jsonify(version=found.version, commit=found.settings.git_sha)
+    parts = services()
+    return jsonify(version=parts.version, commit=parts.settings.git_sha)
 
 
 @blueprint.get("/metrics")
