@@ -116,6 +116,7 @@ def test_a_chunked_body_at_the_limit_is_stored(server: GunicornServer) -> None:
 def test_text_that_is_not_unicode_is_422(
     server: GunicornServer, payload: bytes
 ) -> None:
+    before = len(titles(server))
     response = requests.post(
         f"{server.url}/api/notes",
         data=payload,
