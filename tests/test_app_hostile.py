@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 import requests
 
 from tests.processes import GunicornServer
+from tests.raw_http import raw_exchange
 
 pytestmark = pytest.mark.slow
 
@@ -36,23 +36,6 @@ def titles(server: GunicornServer) -> list[str]:
     """The titles of every stored note."""
     listed = requests.get(f"{server.url}/api/notes?limit=100", timeout=10).json()
     return [note["title"] for note in listed["notes"]]
-
-
-def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send `request` as is on a new connection; status, headers and body back."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(request)
-        sock.shutdown(socket.SHUT_WR)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
 
 
 def chunked_post(body: bytes, chunk_size: int = 8192) -> bytes:
