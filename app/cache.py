@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -179,13 +179,15 @@ class RedisNotesCache:
             return CacheRead(None, CacheStatus.BYPASS)
         try:
             # One round trip, one atomic read: the value and its generation.
-            value, generation = self._client.mget(value_key(key), generation_key(key))
+            found = self._client.mget(value_key(key), generation_key(key))
         except redis.RedisError as error:
             self._failed(error)
             return CacheRead(None, CacheStatus.BYPASS)
+        # No decode_responses: redis-py returns bytes (its stubs also allow str).
+        value, generation = cast(list[bytes | None], found)
         if value is None:
-            return CacheRead(None, CacheStatus.MISS, bytes(generation or b""))
-        return CacheRead(bytes(value), CacheStatus.HIT)
+            return CacheRead(None, CacheStatus.MISS, generation or b"")
+        return CacheRead(value, CacheStatus.HIT)
 
     def put(self, key: str, value: bytes, read: CacheRead) -> bool:
         """Store `value` for the TTL only if `key`'s generation is still the one
@@ -208,7 +210,8 @@ class RedisNotesCache:
         bounds how stale the cache can get."""
         try:
             with self._client.pipeline(transaction=True) as pipe:
-                pipe.set(generation_key(key), secrets.token_bytes(12), ex=GENERATION_TTL)
+                new_generation = secrets.token_bytes(12)
+                pipe.set(generation_key(key), new_generation, ex=GENERATION_TTL)
                 pipe.delete(value_key(key))
                 pipe.execute()
         except redis.RedisError as error:
@@ -235,7 +238,6 @@ class RedisNotesCache:
         return "ok"
 
     def close(self) -> None:
-        """Close the connection pool."""
         self._client.close()
 
 

@@ -7,7 +7,7 @@ from importlib import resources
 
 from flask import Blueprint, Response, jsonify
 
-from app.errors import RETRY_AFTER_SECONDS
+from app.errors import unavailable_response
 from app.services import services
 from app.store import StoreUnavailable
 
@@ -34,7 +34,7 @@ def healthz() -> Response:
 
 
 @blueprint.get("/readyz")
-def readyz() -> tuple[Response, int, dict[str, str]]:
+def readyz() -> Response:
     """Ready when the store answers; Redis is reported but never makes it unready."""
     parts = services()
     checks = {"store": "ok", "cache": parts.cache.health()}
@@ -42,13 +42,10 @@ def readyz() -> tuple[Response, int, dict[str, str]]:
         parts.store.ping()
     except StoreUnavailable:
         checks["store"] = "down"
-        body = {
-            "status": "unready",
-            "checks": checks,
-            "error": {"code": "unavailable", "message": "the note store is down"},
-        }
-        return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return jsonify(status="ready", checks=checks), 200, {}
+        return unavailable_response(
+            "the note store is down", beside={"status": "unready", "checks": checks}
+        )
+    return jsonify(status="ready", checks=checks)
 
 
 @blueprint.get("/version")
@@ -60,7 +57,6 @@ def version() -> Response:
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format."""
     return services().metrics.exposition()
 
 

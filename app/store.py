@@ -97,10 +97,9 @@ class NotesStore:
         """Create the indexes the queries use, where the engine supports them."""
 
     def close(self) -> None:
-        """Release connections."""
+        return None
 
     def create(self, title: str, body: str, tags: list[str]) -> Note:
-        """Store a new note and return it."""
         stamp = now_iso()
         document = {
             "_id": str(ObjectId()),
@@ -194,7 +193,6 @@ class MongoNotesStore(NotesStore):
             return self._client
 
     def notes(self) -> PyMongoCollection[dict[str, Any]]:
-        """The notes collection of the configured database."""
         return self.client()[self._db_name]["notes"]
 
     @contextmanager
@@ -221,7 +219,6 @@ class MongoNotesStore(NotesStore):
         self._indexed = True
 
     def close(self) -> None:
-        """Close the client's connection pool."""
         if self._client is not None:
             self._client.close()
 

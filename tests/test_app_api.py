@@ -318,9 +318,11 @@ def test_metrics_count_requests_by_route_and_status(client: FlaskClient) -> None
 
 
 def test_metrics_of_all_workers_when_prometheus_multiproc_dir_is_set(
-    client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_app: AppFactory, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    client = make_app(PROMETHEUS_MULTIPROC_DIR=str(shared)).test_client()
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"

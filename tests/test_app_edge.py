@@ -38,7 +38,12 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNginx]:
 def get(path: bytes, headers: bytes = b"", method: bytes = b"GET") -> bytes:
     """A request of `method` for `path` with Host and `headers`, closing after."""
     return (
-        method + b" " + path + b" HTTP/1.1\r\n" + HOST + headers
+        method
+        + b" "
+        + path
+        + b" HTTP/1.1\r\n"
+        + HOST
+        + headers
         + b"Connection: close\r\n\r\n"
     )
 
@@ -86,6 +91,7 @@ HOSTILE = [
         ),
         400,
     ),
+    ("nginx's own error page", get(b"/.prework-error/400"), 404),
     ("Host with a space", get(b"/", b"Host: a b\r\n").replace(HOST, b""), 400),
 ]
 
@@ -133,7 +139,9 @@ def test_trusted_hosts_answer_400_to_any_other_host(
     def status(host: bytes) -> tuple[int, bytes]:
         got, _, body = raw_exchange(
             server.port,
-            b"GET /api/notes HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n",
+            b"GET /api/notes HTTP/1.1\r\nHost: "
+            + host
+            + b"\r\nConnection: close\r\n\r\n",
         )
         return got, body
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -74,16 +73,12 @@ def test_a_chunked_body_over_the_limit_is_413_never_stored(
 def test_a_chunked_invalid_body_over_the_limit_is_413_not_400(
     server: GunicornServer,
 ) -> None:
-    status, _, body = raw_exchange(
-        server.port, chunked_post(b"[" * (MAX_BODY + 10))
-    )
+    status, _, body = raw_exchange(server.port, chunked_post(b"[" * (MAX_BODY + 10)))
     assert status == 413, body
 
 
 def test_a_chunked_body_at_the_limit_is_stored(server: GunicornServer) -> None:
-    status, _, body = raw_exchange(
-        server.port, chunked_post(padded(MAX_BODY))
-    )
+    status, _, body = raw_exchange(server.port, chunked_post(padded(MAX_BODY)))
     assert status == 201, body
     assert json.loads(body)["title"] == "padded"
 

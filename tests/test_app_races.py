@@ -101,9 +101,11 @@ def test_field_wise_patches_never_undo_an_acknowledged_one(
         note = f"{server.url}/api/notes/{create(server.url, title='old', tags=['a'])}"
         calls = [lambda: requests.patch(note, json={"title": "new"}, timeout=10)]
         calls += [
-            (lambda tag: lambda: requests.patch(note, json={"tags": [tag]}, timeout=10))(
-                f"t{index}"
-            )
+            (
+                lambda tag: lambda: requests.patch(
+                    note, json={"tags": [tag]}, timeout=10
+                )
+            )(f"t{index}")
             for index in range(READERS)
         ]
         answers = at_once(calls)
