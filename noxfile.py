@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess  # nosec B404 - starts the app under test for `fuzz`
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -204,3 +206,57 @@ def bench(session: nox.Session) -> None:
         if name not in known:
             session.error(f"unknown benchmark {name!r}: choose from {', '.join(known)}")
         session.run("python", str(ROOT / "benchmarks" / f"bench_{name}.py"))
+
+
+# `nox -s fuzz`: (examples per operation, seconds) for a full and a `--short` run.
+FUZZ_BOUNDS = {"full": (30, 420), "short": (5, 75)}
+
+
+@nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """schemathesis, stateful links included, against the app on loopback (gunicorn
+    with its workers, the embedded store, redis-server); `-- --short` is CI's run."""
+    session.install("-e", ".", *group("fuzz"))
+    sys.path.insert(0, str(ROOT))  # nginx/ is not an installed package
+    from nginx.local import loopback_port, running_redis, stop, wait_for_port
+
+    examples, seconds = FUZZ_BOUNDS["short" if "--short" in session.posargs else "full"]
+    extra = [arg for arg in session.posargs if arg != "--short"]
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(running_redis())
+        if redis_url is None:
+            session.error("redis-server not found: apt-get install redis-server")
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fuzz-")))
+        port = loopback_port()
+        env = {
+            **os.environ,
+            "APP_ENV": "development",
+            "LOG_LEVEL": "WARNING",
+            "EMBEDDED_STORE_DIR": str(work / "db"),
+            "REDIS_URL": redis_url,
+        }
+        server = subprocess.Popen(  # nosec B603 - fixed argv, loopback only
+            [str(Path(session.bin) / "python"), "-m", "gunicorn"]
+            + ["-c", str(ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        stack.callback(stop, server, 35.0)
+        wait_for_port(server, port, "gunicorn")
+        session.run(
+            "schemathesis",
+            "--config-file",
+            str(ROOT / "schemathesis.toml"),
+            "run",
+            f"http://127.0.0.1:{port}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            str(examples),
+            "--max-time",
+            str(seconds),
+            "--request-timeout",
+            "10",
+            "--no-color",
+            *extra,
+        )
