@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess  # nosec B404 - starts the app under test for `fuzz`
-import sys
-import tempfile
-from contextlib import ExitStack
 from pathlib import Path
 
 import nox
@@ -25,6 +21,8 @@ PYTHON_SOURCES = [
     "release",
     "nginx",
     "deploy",
+    "devstack",
+    "e2e",
     "tests",
     "benchmarks",
     "noxfile.py",
@@ -49,7 +47,7 @@ def lint(session: nox.Session) -> None:
     session.install(*group("lint"))
     session.run("flake8", ".")
     session.run("black", "--check", "--diff", ".")
-    dockerfiles = [ROOT / "Dockerfile", *sorted(ROOT.glob("tests/e2e/**/*.Dockerfile"))]
+    dockerfiles = [ROOT / "Dockerfile", *sorted(ROOT.glob("e2e/**/*.Dockerfile"))]
     present = [str(path) for path in dockerfiles if path.exists()]
     if present:
         session.run("hadolint", *present)
@@ -58,15 +56,18 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every Python source, tests and this file included."""
-    session.install("-e", ".", *group("typecheck"))
+    session.install("-e", ".[release]", *group("typecheck"))
     session.run("mypy", *PYTHON_SOURCES)
 
 
 @nox.session
 def security(session: nox.Session) -> None:
-    """bandit over the shipped code, with the settings in pyproject.toml."""
+    """bandit over the shipped code and devstack, with the settings in pyproject.toml.
+
+    The e2e is left out: its checks are assert statements, which bandit flags.
+    """
     session.install(*group("security"))
-    shipped = ["app", "release", "nginx", "deploy"]
+    shipped = ["app", "release", "nginx", "deploy", "devstack"]
     session.run("bandit", "-c", "pyproject.toml", "-q", "-r", *shipped)
 
 
@@ -123,7 +124,7 @@ def run_actionlint(session: nox.Session, files: list[str]) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """pytest with coverage; fails under 90 % line coverage of app/ and release/."""
-    session.install("-e", ".", *group("test"))
+    session.install("-e", ".[release]", *group("test"))
     session.run(
         "pytest",
         "--cov",
@@ -154,62 +155,30 @@ def serve(session: nox.Session) -> None:
     `-- --proxy` puts nginx in front on $PREWORK_HTTP_PORT (8080), plus redis-server.
     """
     session.install("-e", ".")
-    port = os.environ.get("PREWORK_APP_PORT", "8000")
-    env = {"APP_ENV": "development"}
-    with ExitStack() as stack:
-        if "--proxy" in session.posargs:
-            env.update(start_local_proxy(session, stack, int(port)))
-        session.log(f"serving http://127.0.0.1:{port}/ (Ctrl-C stops it)")
-        session.run(
-            "gunicorn",
-            "--config",
-            str(ROOT / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            env=env,
-        )
-
-
-def start_local_proxy(
-    session: nox.Session, stack: ExitStack, app_port: int
-) -> dict[str, str]:
-    """nginx (and redis-server when installed) in front of the app; the app's env."""
-    sys.path.insert(0, str(ROOT))  # nginx/ is not an installed package
-    from nginx.local import MissingBinary, StartFailed, running_local_stack
-
-    http_port = int(os.environ.get("PREWORK_HTTP_PORT", "8080"))
-    try:
-        local = stack.enter_context(running_local_stack(app_port, http_port))
-    except (MissingBinary, StartFailed) as error:
-        session.error(str(error))
-    session.log(f"nginx on {local.nginx.url}/, access log {local.nginx.access_log}")
-    if local.redis_url is None:
-        session.log("redis-server is not installed: the cache is off")
-        return {}
-    session.log(f"redis-server at {local.redis_url}")
-    return {"REDIS_URL": local.redis_url}
+    session.run("python", "-m", "devstack.serve", *session.posargs)
 
 
 @nox.session(default=False)
 def e2e(session: nox.Session) -> None:
     """A real single-node swarm: build, deploy, rolling update, rollback under load."""
-    session.install(*group("test"))
-    session.run("python", "-m", "tests.e2e", *session.posargs)
+    session.install("-e", ".", *group("test"))
+    session.run("python", "-m", "e2e", *session.posargs)
 
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, not tests: `nox -s bench -- app` runs one of app, nginx, release."""
-    session.install("-e", ".", *group("bench"))
-    known = ["app", "nginx", "release"]
-    for name in session.posargs or known:
+    """Benchmarks, not tests: `nox -s bench -- app` runs one of app, nginx, release.
+
+    `-- image` (not in the default run) builds the image: it needs a Docker engine,
+    so run it under the shared lock.
+    """
+    session.install("-e", ".[release]", *group("bench"))
+    default = ["app", "nginx", "release"]
+    known = [*default, "image"]
+    for name in session.posargs or default:
         if name not in known:
             session.error(f"unknown benchmark {name!r}: choose from {', '.join(known)}")
-        session.run("python", str(ROOT / "benchmarks" / f"bench_{name}.py"))
-
-
-# `nox -s fuzz`: (examples per operation, seconds) for a full and a `--short` run.
-FUZZ_BOUNDS = {"full": (30, 420), "short": (5, 75)}
+        session.run("python", "-m", f"benchmarks.bench_{name}")
 
 
 @nox.session(default=False)
@@ -217,46 +186,4 @@ def fuzz(session: nox.Session) -> None:
     """schemathesis, stateful links included, against the app on loopback (gunicorn
     with its workers, the embedded store, redis-server); `-- --short` is CI's run."""
     session.install("-e", ".", *group("fuzz"))
-    sys.path.insert(0, str(ROOT))  # nginx/ is not an installed package
-    from nginx.local import loopback_port, running_redis, stop, wait_for_port
-
-    examples, seconds = FUZZ_BOUNDS["short" if "--short" in session.posargs else "full"]
-    extra = [arg for arg in session.posargs if arg != "--short"]
-    with ExitStack() as stack:
-        redis_url = stack.enter_context(running_redis())
-        if redis_url is None:
-            session.error("redis-server not found: apt-get install redis-server")
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fuzz-")))
-        port = loopback_port()
-        env = {
-            **os.environ,
-            "APP_ENV": "development",
-            "LOG_LEVEL": "WARNING",
-            "EMBEDDED_STORE_DIR": str(work / "db"),
-            "REDIS_URL": redis_url,
-        }
-        server = subprocess.Popen(  # nosec B603 - fixed argv, loopback only
-            [str(Path(session.bin) / "python"), "-m", "gunicorn"]
-            + ["-c", str(ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        stack.callback(stop, server, 35.0)
-        wait_for_port(server, port, "gunicorn")
-        session.run(
-            "schemathesis",
-            "--config-file",
-            str(ROOT / "schemathesis.toml"),
-            "run",
-            f"http://127.0.0.1:{port}/openapi.json",
-            "--checks",
-            "all",
-            "--max-examples",
-            str(examples),
-            "--max-time",
-            str(seconds),
-            "--request-timeout",
-            "10",
-            "--no-color",
-            *extra,
-        )
+    session.run("python", "-m", "devstack.fuzz", *session.posargs)

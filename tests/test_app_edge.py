@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nginx.local import LocalNginx, running_nginx
-from tests.processes import GunicornServer
+from devstack import GunicornServer, NginxServer
 from tests.raw_http import raw_exchange
-from tests.support import free_port, require_binary
 
 pytestmark = pytest.mark.slow
 
@@ -20,9 +18,8 @@ HOST = b"Host: 127.0.0.1\r\n"
 
 
 @pytest.fixture(scope="module")
-def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNginx]:
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxServer]:
     """nginx in front of gunicorn.conf.py's defaults, as the stack runs them."""
-    require_binary("nginx", "nginx")
     with GunicornServer(
         {
             "APP_ENV": "development",
@@ -31,7 +28,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNginx]:
         },
         workers=2,
     ) as app:
-        with running_nginx(app.port, free_port()) as nginx:
+        with NginxServer(app.port) as nginx:
             yield nginx
 
 
@@ -101,7 +98,7 @@ HOSTILE = [
     [pytest.param(raw, status, id=what) for what, raw, status in HOSTILE],
 )
 def test_every_answer_of_the_published_port_is_json(
-    edge: LocalNginx, request_bytes: bytes, status: int
+    edge: NginxServer, request_bytes: bytes, status: int
 ) -> None:
     got, headers, body = raw_exchange(edge.port, request_bytes)
     assert (got, headers.get("content-type")) == (status, "application/json"), body
@@ -113,7 +110,7 @@ def test_every_answer_of_the_published_port_is_json(
     assert headers["x-content-type-options"] == "nosniff"
 
 
-def test_merged_slashes_never_redirect_to_the_clients_host(edge: LocalNginx) -> None:
+def test_merged_slashes_never_redirect_to_the_clients_host(edge: NginxServer) -> None:
     got, headers, body = raw_exchange(
         edge.port,
         b"GET //api//notes HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.processes import GunicornServer
+from devstack import GunicornServer
 from tests.raw_http import raw_exchange
 
 pytestmark = pytest.mark.slow

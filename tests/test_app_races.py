@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.processes import GunicornServer, RedisServer
+from devstack import GunicornServer, RedisServer
 
 pytestmark = pytest.mark.slow
 
