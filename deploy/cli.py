@@ -230,7 +230,12 @@ def deploy(args: argparse.Namespace) -> None:
         count = converge_and_verify(args, before, after, started)
     except (DeployFailed, swarm.DockerError) as error:
         raise DeployFailed(undo(str(error), changed, before, args.timeout)) from error
-    what = ", ".join(changed) if changed else "nothing (a re-run)"
+    created = sorted(set(after) - set(before))
+    what = ", ".join(changed) if changed else "nothing"
+    if created:
+        what += f"; created: {', '.join(created)}"
+    elif not changed:
+        what += " (a re-run)"
     print(
         f"{args.stack}_web: {count} replicas ready at {args.version} through "
         f"{args.url}; changed: {what}"

@@ -12,7 +12,6 @@ import os
 import sys
 import time
 import traceback
-
 from collections.abc import Callable
 
 from devstack import CommandFailed, DockerEngine, MissingBinary, StartFailed

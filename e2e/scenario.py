@@ -114,7 +114,8 @@ def step_deploy(image: str, url: str, figures: Figures) -> None:
     assert "no registry digest" in result.stdout, result.stdout
     assert "not for production" in result.stderr, result.stderr
     figures.add(
-        f"deploy of A: {time.monotonic() - started:.1f} s; {result.stdout.strip()}"
+        f"deploy of A: {time.monotonic() - started:.1f} s; "
+        + result.stdout.strip().splitlines()[-1]
     )
 
 
@@ -218,6 +219,8 @@ def step_rollback(image_broken: str, image_b: str, base: str, figures: Figures) 
             f"{time.monotonic() - started:.1f} s"
         )
     assert result.returncode == 1, f"deploy of a broken image: {result.returncode}"
+    # Swarm's own rollback (the health check), which the deploy waited for.
+    assert "Swarm rolled prework_stack_web's update back" in result.stderr
     assert "rolled back: prework_stack_web" in result.stderr, result.stderr
     assert_no_failures("load during the rollback", load.report, figures)
     assert set(load.report.versions) == {VERSION_B}, load.report.versions

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess  # nosec B404 - only its TimeoutExpired
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -152,9 +153,14 @@ def save_logs() -> Path:
     for service in docker(
         "stack", "services", STACK, "--format", "{{.Name}}", check=False
     ).split():
-        logs = docker(
-            "service", "logs", "--timestamps", service, check=False, timeout=60
-        )
+        try:
+            logs = docker(
+                "service", "logs", "--timestamps", "--tail", "3000", service,
+                check=False, timeout=60,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            # `docker service logs` can wait forever on a task's log stream.
+            logs = "docker service logs did not finish in 60 s\n"
         (folder / f"{service}.log").write_text(logs)
         tasks = docker("service", "ps", "--no-trunc", service, check=False)
         (folder / f"{service}.tasks").write_text(tasks)

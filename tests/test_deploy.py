@@ -344,3 +344,19 @@ def test_the_deploy_job_pulls_with_a_long_lived_credential_over_a_kept_alive_ssh
         "ServerAliveInterval" in ssh["run"]
         and "StrictHostKeyChecking yes" in ssh["run"]
     )
+
+
+def test_an_image_by_digest_is_said_with_tag_and_digest() -> None:
+    from deploy.cli import describe_image
+
+    said = describe_image(f"ghcr.io/o/r/app:1.2.3@{DIGEST}")
+    assert said == f"image ghcr.io/o/r/app:1.2.3, digest {DIGEST}"
+
+
+def test_a_failure_that_changed_nothing_rolls_nothing_back() -> None:
+    from deploy.cli import undo
+
+    message = undo("replicas not ready", [], {"s_web": snapshot("web:1")}, 1)
+    assert message == (
+        "replicas not ready; this deploy changed no existing service: none rolled back"
+    )

@@ -298,8 +298,14 @@ def test_the_embedded_store_overlay_says_it_is_not_for_production() -> None:
     web = yaml.safe_load(text)["services"]["web"]
     assert web["environment"]["APP_ENV"] != "production"
     assert web["entrypoint"] == ["env", "-u", "MONGO_URI_FILE"]
+    # The image's CMD without its --bind, which gunicorn.conf.py's default equals.
     cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M)
-    assert cmd and web["command"] == json.loads(cmd.group(1))
+    assert cmd
+    image_cmd = json.loads(cmd.group(1))
+    at = image_cmd.index("--bind")
+    assert web["command"] == image_cmd[:at] + image_cmd[at + 2 :]
+    config = (ROOT / "gunicorn.conf.py").read_text()
+    assert f'"GUNICORN_BIND", "{image_cmd[at + 1]}"' in config
     assert web["environment"]["EMBEDDED_STORE_DIR"].startswith("/var/tmp/")
     assert web["volumes"] == ["notes_data:/var/tmp"]
 
