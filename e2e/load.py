@@ -27,6 +27,8 @@ class LoadReport:
     visits: list[int | None] = field(default_factory=list)
     # The longest a request took (seconds), answered or not.
     slowest: float = 0.0
+    # Visit increments the client saw undone (the count fell back), set by a step.
+    lost_visits: int = 0
 
     def summary(self) -> str:
         """One line for the session output."""
