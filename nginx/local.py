@@ -16,13 +16,13 @@ import subprocess  # nosec B404 # starts the nginx and redis-server binaries
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nginx.render import write_local_config
+from nginx.render import UPSTREAM_WATCH, local_variables, write_local_config
 
 LOOPBACK = "127.0.0.1"
 SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
@@ -102,8 +102,6 @@ def local_overrides(upstream_port: int, listen_port: int) -> dict[str, str]:
         "NGINX_LISTEN": f"{LOOPBACK}:{listen_port}",
         "NGINX_UPSTREAM_HOST": LOOPBACK,
         "NGINX_UPSTREAM_PORT": str(upstream_port),
-        # Never queried: the upstream is an address, not a name.
-        "NGINX_RESOLVER": LOOPBACK,
     }
 
 
@@ -171,33 +169,90 @@ def temporary_prefix(name: str) -> Iterator[Path]:
         shutil.rmtree(prefix, ignore_errors=True)
 
 
+def upstream_watch(
+    mode: str, variables: Mapping[str, str], wrapper: Sequence[str], *command: str
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of nginx/upstream-watch.sh in `mode`, as the image runs it.
+
+    `wrapper` goes in front (a test runs it where its own hosts file is /etc/hosts).
+    """
+    shell = find_binary("sh", "dash")
+    names = ("HOST", "PORT", "POLL", "SERVERS")
+    environment = dict(os.environ)
+    for name in names:
+        environment[f"NGINX_UPSTREAM_{name}"] = variables[f"NGINX_UPSTREAM_{name}"]
+    return [*wrapper, shell, str(UPSTREAM_WATCH), mode, *command], environment
+
+
+def write_config(
+    prefix: Path,
+    variables: Mapping[str, str] | None = None,
+    worker_processes: int = 1,
+    wrapper: Sequence[str] = (),
+) -> Path:
+    """The rendered nginx.conf in `prefix` and, as the image's hook writes it at start,
+    the upstream servers file for what the upstream host resolves to now."""
+    config = write_local_config(prefix, variables, worker_processes)
+    argv, environment = upstream_watch(
+        "once", local_variables(prefix, variables), wrapper
+    )
+    written = subprocess.run(  # nosec B603 # fixed argv, no shell
+        argv, env=environment, capture_output=True, text=True, check=False
+    )
+    if written.returncode != 0:
+        raise StartFailed(f"upstream-watch.sh once failed: {written.stderr.strip()}")
+    return config
+
+
+@contextmanager
+def running_upstream_watch(
+    variables: Mapping[str, str], reload: Sequence[str], wrapper: Sequence[str] = ()
+) -> Iterator[subprocess.Popen[bytes]]:
+    """nginx/upstream-watch.sh polling the upstream host; `reload` on a change."""
+    argv, environment = upstream_watch("watch", variables, wrapper, *reload)
+    process = subprocess.Popen(  # nosec B603 # fixed argv, no shell
+        argv, env=environment, stdin=subprocess.DEVNULL
+    )
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
 @contextmanager
 def running_nginx(
     upstream_port: int,
     listen_port: int,
     overrides: Mapping[str, str] | None = None,
     worker_processes: int = 1,
+    watch_wrapper: Sequence[str] = (),
 ) -> Iterator[LocalNginx]:
     """nginx on loopback `listen_port` in front of loopback `upstream_port`.
 
-    `overrides` replace template.env values (e.g. a small rate for a test).
+    `overrides` replace template.env values (e.g. a small rate for a test). As in the
+    stack, nginx/upstream-watch.sh keeps the upstream servers current (under
+    `watch_wrapper`, when given).
     """
     binary = find_binary("nginx", "nginx")
     variables = local_overrides(upstream_port, listen_port)
     variables.update(overrides or {})
-    with temporary_prefix("nginx") as prefix:
-        config = write_local_config(prefix, variables, worker_processes)
+    with temporary_prefix("nginx") as prefix, ExitStack() as running:
+        config = write_config(prefix, variables, worker_processes, watch_wrapper)
         checked = check_config(config)
         if checked.returncode != 0:
             raise StartFailed(f"nginx -t failed: {checked.stderr.strip()}")
         process = subprocess.Popen(  # nosec B603 # fixed argv, no shell
             nginx_command(binary, config), stdin=subprocess.DEVNULL
         )
-        try:
-            wait_for_port(process, listen_port, "nginx")
-            yield LocalNginx(port=listen_port, prefix=prefix, config=config)
-        finally:
-            stop(process)
+        running.callback(stop, process)
+        wait_for_port(process, listen_port, "nginx")
+        reload = [*nginx_command(binary, config), "-s", "reload"]
+        running.enter_context(
+            running_upstream_watch(
+                local_variables(prefix, variables), reload, watch_wrapper
+            )
+        )
+        yield LocalNginx(port=listen_port, prefix=prefix, config=config)
 
 
 @contextmanager
@@ -241,7 +296,7 @@ def running_local_stack(
 def check_stack_config() -> int:
     """`nginx -t` on the template rendered with the stack defaults; its exit code."""
     with temporary_prefix("nginx-t") as prefix:
-        result = check_config(write_local_config(prefix))
+        result = check_config(write_config(prefix))
     print(result.stderr.strip().replace(str(prefix), "<prefix>"), file=sys.stderr)
     return result.returncode
 

@@ -61,15 +61,19 @@ app = ProxyFix(echo, x_for=1, x_proto=1)
 
 
 def gunicorn_command(
-    port: int, app: str = UPSTREAM_APP, workers: int = 2, threads: int = 8
+    port: int,
+    app: str = UPSTREAM_APP,
+    workers: int = 2,
+    threads: int = 8,
+    host: str = "127.0.0.1",
 ) -> list[str]:
-    """argv that serves `app` with gunicorn on loopback `port`."""
+    """argv that serves `app` with gunicorn on `host` (loopback) and `port`."""
     return [
         sys.executable,
         "-m",
         "gunicorn",
         "--bind",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "--workers",
         str(workers),
         "--worker-class",
