@@ -3,18 +3,21 @@
 The app's cached `GET /api/notes/<id>` (a Redis HIT) and, as the worst case for a
 proxy, the tests' bare WSGI echo. One run, side by side, same machine, load from
 Debian's `wrk` on loopback. The rate and connection limits are raised for the
-measurement (a benchmark is one client). A third row measures the road not taken:
-an `upstream` block with keep-alive (no re-resolution on nginx 1.22).
+measurement (a benchmark is one client). Besides the shipped config (upstream
+keep-alive, servers kept current by nginx/upstream-watch.sh) two variants of it run:
+the upper bound (a fixed upstream, access log buffered) and the previous config's
+cost (a new connection to gunicorn per request, as a variable `proxy_pass` needs).
 Run: `nox -s bench -- nginx`.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import subprocess  # nosec B404 # starts gunicorn, nginx and wrk
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,21 +29,24 @@ sys.path.insert(0, str(ROOT))  # nginx/ and tests/ are not installed packages
 
 from nginx.local import (  # noqa: E402
     find_binary,
+    local_overrides,
     loopback_port,
     nginx_command,
     running_nginx,
     stop,
     temporary_prefix,
     wait_for_port,
+    write_config,
 )
 from benchmarks.wrk import WrkRun, run_wrk  # noqa: E402
-from nginx.render import write_local_config  # noqa: E402
 from tests.nginx_standin_app import UPSTREAM_APP as ECHO_APP  # noqa: E402
 from tests.nginx_standin_app import gunicorn_command  # noqa: E402
 from tests.processes import GunicornServer, RedisServer  # noqa: E402
 
 ECHO_PATH = "/api/notes/1"
 CONNECTIONS, THREADS, SECONDS, WARMUP_SECONDS, ROUNDS = 32, 2, 5, 2, 5
+# Rows per measured app: direct, shipped, upper bound, per-request connection.
+VARIANTS = 4
 RAISED_LIMITS = {
     "NGINX_RATE_LIMIT": "1000000r/s",
     "NGINX_RATE_BURST": "1000000",
@@ -72,36 +78,41 @@ def running_gunicorn(app: str, port: int) -> Iterator[None]:
         stop(process)
 
 
+def upper_bound(server: str, upstream_port: int) -> str:
+    """The shipped server config with a fixed upstream and a buffered access log."""
+    fixed = f"server 127.0.0.1:{upstream_port};"
+    text = re.sub(r"include \S+\.servers;", fixed, server)
+    return re.sub(r"(access_log \S+ prework_json);", r"\1 buffer=64k flush=1s;", text)
+
+
+def per_request_connection(server: str, upstream_port: int) -> str:
+    """The previous config: no upstream block, `Connection: close` to gunicorn."""
+    return server.replace(
+        "proxy_pass http://prework_web;",
+        f"proxy_pass http://127.0.0.1:{upstream_port};",
+    ).replace('proxy_set_header Connection "";', 'proxy_set_header Connection "close";')
+
+
 @contextmanager
-def running_keepalive_nginx(upstream_port: int, listen_port: int) -> Iterator[None]:
-    """The project's config with proxy_pass swapped for a keep-alive upstream block."""
-    variables = {
-        "NGINX_LISTEN": f"127.0.0.1:{listen_port}",
-        "NGINX_UPSTREAM_HOST": "127.0.0.1",
-        "NGINX_UPSTREAM_PORT": str(upstream_port),
-        "NGINX_RESOLVER": "127.0.0.1",
-        **RAISED_LIMITS,
-    }
-    with temporary_prefix("nginx-keepalive") as prefix:
-        config = write_local_config(prefix, variables)
+def running_variant_nginx(
+    upstream_port: int, listen_port: int, edit: Callable[[str, int], str]
+) -> Iterator[None]:
+    """The project's config, its server file changed by `edit`; no watcher."""
+    variables = {**local_overrides(upstream_port, listen_port), **RAISED_LIMITS}
+    with temporary_prefix("nginx-variant") as prefix:
+        config = write_config(prefix, variables)
         server = prefix / "conf.d" / "default.conf"
-        text = (
-            server.read_text()
-            .replace(
-                "proxy_pass http://$prework_upstream;", "proxy_pass http://keepalive;"
-            )
-            .replace('Connection "close";', 'Connection "";')
-        )
-        block = (
-            f"upstream keepalive {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}"
-        )
-        server.write_text(f"{block}\n{text}")
+        shipped = server.read_text()
+        edited = edit(shipped, upstream_port)
+        if edited == shipped:
+            raise SystemExit(f"{edit.__name__}: the template no longer matches")
+        server.write_text(edited)
         binary = find_binary("nginx", "nginx")
         process = subprocess.Popen(  # nosec B603 # fixed argv
             nginx_command(binary, config), stdin=subprocess.DEVNULL
         )
         try:
-            wait_for_port(process, listen_port, "nginx (keep-alive variant)")
+            wait_for_port(process, listen_port, f"nginx ({edit.__name__})")
             yield
         finally:
             stop(process)
@@ -123,21 +134,25 @@ def load(port: int, path: str, seconds: int) -> WrkRun:
 
 
 def measure(label: str, upstream: int, path: str) -> list[Result]:
-    """Direct, through the project's nginx and through the keep-alive variant.
+    """Direct, through the shipped nginx and through its two variants.
 
-    All three run at once and are measured in interleaved rounds, so a noisy
+    All run at once and are measured in interleaved rounds, so a noisy
     neighbour on the shared machine hits each path alike; medians are reported.
     """
-    proxied, keepalive = distinct_ports(2, avoid=upstream)
+    shipped, best, previous = distinct_ports(3, avoid=upstream)
     ports = {
         f"{label}: direct": upstream,
-        f"{label}: nginx as shipped (re-resolving)": proxied,
-        f"{label}: nginx, upstream block + keepalive": keepalive,
+        f"{label}: nginx as shipped (keep-alive, watched servers)": shipped,
+        f"{label}: upper bound (fixed upstream, buffered log)": best,
+        f"{label}: new connection per request (previous config)": previous,
     }
     samples: dict[str, list[WrkRun]] = {name: [] for name in ports}
     with ExitStack() as stack:
-        stack.enter_context(running_nginx(upstream, proxied, RAISED_LIMITS))
-        stack.enter_context(running_keepalive_nginx(upstream, keepalive))
+        stack.enter_context(running_nginx(upstream, shipped, RAISED_LIMITS))
+        stack.enter_context(running_variant_nginx(upstream, best, upper_bound))
+        stack.enter_context(
+            running_variant_nginx(upstream, previous, per_request_connection)
+        )
         for port in ports.values():
             load(port, path, WARMUP_SECONDS)
         for _ in range(ROUNDS):
@@ -189,13 +204,15 @@ def main() -> None:
         f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s --latency;"
         f" median of {ROUNDS} interleaved rounds"
     )
-    print("| app: path | requests/s | p99 (ms) | vs direct |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| app: path | requests/s | p99 (ms) | vs direct | vs upper bound |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for index, result in enumerate(results):
-        direct = results[index - index % 3].requests_per_second
+        direct = results[index - index % VARIANTS].requests_per_second
+        best = results[index - index % VARIANTS + 2].requests_per_second
         print(
             f"| {result.name} | {result.requests_per_second:,.0f}"
-            f" | {result.p99_ms:.2f} | {result.requests_per_second / direct:.0%} |"
+            f" | {result.p99_ms:.2f} | {result.requests_per_second / direct:.0%}"
+            f" | {result.requests_per_second / best:.1%} |"
         )
 
 

@@ -16,6 +16,7 @@ import traceback
 from tests.e2e import images
 from tests.e2e.commands import CommandFailed
 from tests.e2e.engine import swarm_engine
+from tests.e2e.scale import step_scale
 from tests.e2e.scenario import (
     VERSION_A,
     VERSION_B,
@@ -79,6 +80,7 @@ def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> No
         step_checks(url, IMAGE_A, figures)
         step_rolling_update(IMAGE_B, url, figures)
         step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures)
+        step_scale(url, figures)
         failed = False
     finally:
         if failed:
