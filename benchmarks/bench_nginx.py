@@ -12,6 +12,7 @@ Run: `nox -s bench -- nginx`.
 
 from __future__ import annotations
 
+import random
 import re
 import statistics
 import subprocess  # nosec B404 # starts gunicorn, nginx and wrk
@@ -44,9 +45,7 @@ from tests.nginx_standin_app import gunicorn_command  # noqa: E402
 from tests.processes import GunicornServer, RedisServer  # noqa: E402
 
 ECHO_PATH = "/api/notes/1"
-CONNECTIONS, THREADS, SECONDS, WARMUP_SECONDS, ROUNDS = 32, 2, 5, 2, 5
-# Rows per measured app: direct, shipped, upper bound, per-request connection.
-VARIANTS = 4
+CONNECTIONS, THREADS, SECONDS, WARMUP_SECONDS, ROUNDS = 32, 2, 3, 2, 9
 RAISED_LIMITS = {
     "NGINX_RATE_LIMIT": "1000000r/s",
     "NGINX_RATE_BURST": "1000000",
@@ -56,11 +55,14 @@ RAISED_LIMITS = {
 
 @dataclass(frozen=True)
 class Result:
-    """One wrk measurement."""
+    """One target's medians over the rounds."""
 
     name: str
     requests_per_second: float
     p99_ms: float
+    # Medians of the per-round ratios: each round's runs are minutes apart at most.
+    vs_direct: float
+    vs_upper_bound: float
 
 
 @contextmanager
@@ -136,8 +138,9 @@ def load(port: int, path: str, seconds: int) -> WrkRun:
 def measure(label: str, upstream: int, path: str) -> list[Result]:
     """Direct, through the shipped nginx and through its two variants.
 
-    All run at once and are measured in interleaved rounds, so a noisy
-    neighbour on the shared machine hits each path alike; medians are reported.
+    All run at once and are measured in interleaved rounds, each in a new random
+    order, so a noisy neighbour on the shared machine hits each path alike. Reported:
+    medians, and the median of each round's ratios (paired runs, seconds apart).
     """
     shipped, best, previous = distinct_ports(3, avoid=upstream)
     ports = {
@@ -147,6 +150,8 @@ def measure(label: str, upstream: int, path: str) -> list[Result]:
         f"{label}: new connection per request (previous config)": previous,
     }
     samples: dict[str, list[WrkRun]] = {name: [] for name in ports}
+    direct_name, _, best_name, _ = ports
+    order = random.Random(label)  # nosec B311 # the order of runs, not a secret
     with ExitStack() as stack:
         stack.enter_context(running_nginx(upstream, shipped, RAISED_LIMITS))
         stack.enter_context(running_variant_nginx(upstream, best, upper_bound))
@@ -156,16 +161,23 @@ def measure(label: str, upstream: int, path: str) -> list[Result]:
         for port in ports.values():
             load(port, path, WARMUP_SECONDS)
         for _ in range(ROUNDS):
-            for name, port in ports.items():
-                samples[name].append(load(port, path, SECONDS))
+            for name in order.sample(list(ports), len(ports)):
+                samples[name].append(load(ports[name], path, SECONDS))
     return [
         Result(
             name,
             statistics.median(run.rps for run in runs),
             statistics.median(run.p99_ms for run in runs),
+            paired_ratio(runs, samples[direct_name]),
+            paired_ratio(runs, samples[best_name]),
         )
         for name, runs in samples.items()
     ]
+
+
+def paired_ratio(runs: list[WrkRun], baseline: list[WrkRun]) -> float:
+    """Median over the rounds of runs[i] / baseline[i] in requests per second."""
+    return statistics.median(run.rps / base.rps for run, base in zip(runs, baseline))
 
 
 def cached_note_path(base_url: str) -> str:
@@ -202,17 +214,16 @@ def main() -> None:
         results += measure("WSGI echo", echo_port, ECHO_PATH)
     print(
         f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s --latency;"
-        f" median of {ROUNDS} interleaved rounds"
+        f" medians of {ROUNDS} interleaved rounds; ratios are medians of each"
+        " round's ratios"
     )
     print("| app: path | requests/s | p99 (ms) | vs direct | vs upper bound |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for index, result in enumerate(results):
-        direct = results[index - index % VARIANTS].requests_per_second
-        best = results[index - index % VARIANTS + 2].requests_per_second
+    for result in results:
         print(
             f"| {result.name} | {result.requests_per_second:,.0f}"
-            f" | {result.p99_ms:.2f} | {result.requests_per_second / direct:.0%}"
-            f" | {result.requests_per_second / best:.1%} |"
+            f" | {result.p99_ms:.2f} | {result.vs_direct:.1%}"
+            f" | {result.vs_upper_bound:.1%} |"
         )
 
 
