@@ -15,34 +15,17 @@ from __future__ import annotations
 import random
 import re
 import statistics
-import subprocess  # nosec B404 # starts gunicorn, nginx and wrk
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # nginx/ and tests/ are not installed packages
-
-from nginx.local import (  # noqa: E402
-    find_binary,
-    local_overrides,
-    loopback_port,
-    nginx_command,
-    running_nginx,
-    stop,
-    temporary_prefix,
-    wait_for_port,
-    write_config,
-)
-from benchmarks.wrk import WrkRun, run_wrk  # noqa: E402
-from tests.nginx_standin_app import UPSTREAM_APP as ECHO_APP  # noqa: E402
-from tests.nginx_standin_app import gunicorn_command  # noqa: E402
-from tests.processes import GunicornServer, RedisServer  # noqa: E402
+from benchmarks.wrk import WrkRun, run_wrk
+from devstack import GunicornServer, NginxServer, RedisServer
+from devstack.gunicorn import echo_server
 
 ECHO_PATH = "/api/notes/1"
 CONNECTIONS, THREADS, SECONDS, WARMUP_SECONDS, ROUNDS = 32, 2, 3, 2, 9
@@ -65,23 +48,26 @@ class Result:
     vs_upper_bound: float
 
 
-@contextmanager
-def running_gunicorn(app: str, port: int) -> Iterator[None]:
-    """`app` under gunicorn, 2 workers x 4 threads like gunicorn.conf.py."""
-    process = subprocess.Popen(  # nosec B603 # fixed argv
-        gunicorn_command(port, app, workers=2, threads=4),
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(process, port, "gunicorn")
-        yield
-    finally:
-        stop(process)
+class VariantNginx(NginxServer):
+    """The shipped config, its server file changed by `edit`; no watcher."""
+
+    def __init__(self, upstream_port: int, edit: Callable[[str, int], str]) -> None:
+        super().__init__(upstream_port, RAISED_LIMITS, watch=False)
+        self.edit = edit
+        self.name = f"nginx-{edit.__name__}"
+
+    def render(self, folder: Path) -> None:
+        super().render(folder)
+        server = folder / "conf.d" / "default.conf"
+        shipped = server.read_text()
+        edited = self.edit(shipped, int(self.variables["NGINX_UPSTREAM_PORT"]))
+        if edited == shipped:
+            raise SystemExit(f"{self.name}: the template no longer matches")
+        server.write_text(edited)
 
 
 def upper_bound(server: str, upstream_port: int) -> str:
-    """The shipped server config with a fixed upstream and a buffered access log."""
+    """A fixed upstream server instead of the watched file; the access log buffered."""
     fixed = f"server 127.0.0.1:{upstream_port};"
     text = re.sub(r"include \S+\.servers;", fixed, server)
     return re.sub(r"(access_log \S+ prework_json);", r"\1 buffer=64k flush=1s;", text)
@@ -93,40 +79,6 @@ def per_request_connection(server: str, upstream_port: int) -> str:
         "proxy_pass http://prework_web;",
         f"proxy_pass http://127.0.0.1:{upstream_port};",
     ).replace('proxy_set_header Connection "";', 'proxy_set_header Connection "close";')
-
-
-@contextmanager
-def running_variant_nginx(
-    upstream_port: int, listen_port: int, edit: Callable[[str, int], str]
-) -> Iterator[None]:
-    """The project's config, its server file changed by `edit`; no watcher."""
-    variables = {**local_overrides(upstream_port, listen_port), **RAISED_LIMITS}
-    with temporary_prefix("nginx-variant") as prefix:
-        config = write_config(prefix, variables)
-        server = prefix / "conf.d" / "default.conf"
-        shipped = server.read_text()
-        edited = edit(shipped, upstream_port)
-        if edited == shipped:
-            raise SystemExit(f"{edit.__name__}: the template no longer matches")
-        server.write_text(edited)
-        binary = find_binary("nginx", "nginx")
-        process = subprocess.Popen(  # nosec B603 # fixed argv
-            nginx_command(binary, config), stdin=subprocess.DEVNULL
-        )
-        try:
-            wait_for_port(process, listen_port, f"nginx ({edit.__name__})")
-            yield
-        finally:
-            stop(process)
-
-
-def distinct_ports(count: int, avoid: int) -> list[int]:
-    """`count` different free loopback ports, none `avoid` (probes may repeat)."""
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(loopback_port())
-        ports.discard(avoid)
-    return sorted(ports)
 
 
 def load(port: int, path: str, seconds: int) -> WrkRun:
@@ -142,22 +94,19 @@ def measure(label: str, upstream: int, path: str) -> list[Result]:
     order, so a noisy neighbour on the shared machine hits each path alike. Reported:
     medians, and the median of each round's ratios (paired runs, seconds apart).
     """
-    shipped, best, previous = distinct_ports(3, avoid=upstream)
-    ports = {
-        f"{label}: direct": upstream,
-        f"{label}: nginx as shipped (keep-alive, watched servers)": shipped,
-        f"{label}: upper bound (fixed upstream, buffered log)": best,
-        f"{label}: new connection per request (previous config)": previous,
-    }
-    samples: dict[str, list[WrkRun]] = {name: [] for name in ports}
-    direct_name, _, best_name, _ = ports
-    order = random.Random(label)  # nosec B311 # the order of runs, not a secret
     with ExitStack() as stack:
-        stack.enter_context(running_nginx(upstream, shipped, RAISED_LIMITS))
-        stack.enter_context(running_variant_nginx(upstream, best, upper_bound))
-        stack.enter_context(
-            running_variant_nginx(upstream, previous, per_request_connection)
-        )
+        shipped = stack.enter_context(NginxServer(upstream, RAISED_LIMITS))
+        best = stack.enter_context(VariantNginx(upstream, upper_bound))
+        previous = stack.enter_context(VariantNginx(upstream, per_request_connection))
+        ports = {
+            f"{label}: direct": upstream,
+            f"{label}: nginx as shipped (keep-alive, watched servers)": shipped.port,
+            f"{label}: upper bound (fixed upstream, buffered log)": best.port,
+            f"{label}: new connection per request (previous config)": previous.port,
+        }
+        samples: dict[str, list[WrkRun]] = {name: [] for name in ports}
+        direct_name, _, best_name, _ = ports
+        order = random.Random(label)  # nosec B311 # the order of runs, not a secret
         for port in ports.values():
             load(port, path, WARMUP_SECONDS)
         for _ in range(ROUNDS):
@@ -198,7 +147,7 @@ def main() -> None:
     """The real app's cached GET, then the bare echo, each direct and via nginx."""
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as folder:
         work = Path(folder)
-        with RedisServer(work) as redis:
+        with RedisServer() as redis:
             settings = {
                 "APP_ENV": "development",
                 "LOG_LEVEL": "WARNING",
@@ -209,9 +158,8 @@ def main() -> None:
             with GunicornServer(settings, workers=2) as app_server:
                 path = cached_note_path(app_server.url)
                 results = measure("app, cached GET", app_server.port, path)
-    echo_port = loopback_port()
-    with running_gunicorn(ECHO_APP, echo_port):
-        results += measure("WSGI echo", echo_port, ECHO_PATH)
+    with echo_server(threads=4) as echo:  # 2 workers x 4 threads, as gunicorn.conf.py
+        results += measure("WSGI echo", echo.port, ECHO_PATH)
     print(
         f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s --latency;"
         f" medians of {ROUNDS} interleaved rounds; ratios are medians of each"

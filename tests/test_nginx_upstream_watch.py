@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess  # nosec B404 # starts gunicorn, probes unshare
+import subprocess  # nosec B404 # probes unshare
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -22,14 +22,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from nginx.local import LocalNginx, running_nginx, stop, wait_for_port
-from tests.nginx_standin_app import gunicorn_command
-from tests.support import free_port, require_binary, services_required, wait_until
+from devstack import NginxServer, find_binary, free_port, wait_until
+from devstack.gunicorn import echo_server
+from tests.conftest import skip_or_fail
 from tests.test_nginx_proxy import assert_json_error, fetch
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 # Every rewrite of the hosts file is this long: one write, never a truncated file.
 HOSTS_SIZE = 4096
 FAST = {"NGINX_RATE_LIMIT": "100000r/s", "NGINX_RATE_BURST": "100000"}
@@ -45,8 +44,8 @@ class Names:
         nsswitch = folder / "nsswitch.conf"
         nsswitch.write_text("hosts: files\n")
         self.point([])
-        unshare = require_binary("unshare", "util-linux")
-        shell = require_binary("sh", "dash")
+        unshare = find_binary("unshare", "util-linux")
+        shell = find_binary("sh", "dash")
         bind = 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/nsswitch.conf'
         self.wrapper = [
             unshare,
@@ -66,10 +65,7 @@ class Names:
             check=False,
         )
         if probe.returncode != 2:  # no `localhost` line: only our file is read
-            reason = f"no private mount namespace here: {probe.stderr.strip()}"
-            if services_required():
-                pytest.fail(reason, pytrace=False)
-            pytest.skip(reason)
+            skip_or_fail(f"no private mount namespace here: {probe.stderr.strip()}")
 
     def point(self, addresses: list[str]) -> None:
         """`web` resolves to `addresses` from now on (none: it does not resolve)."""
@@ -84,7 +80,7 @@ class Names:
 @pytest.fixture
 def names(tmp_path: Path) -> Names:
     """The name `web`, resolving to nothing until the test points it somewhere."""
-    require_binary("nginx", "nginx")
+    find_binary("nginx", "nginx")
     return Names(tmp_path)
 
 
@@ -93,47 +89,25 @@ def replicas(addresses: list[str], port: int) -> Iterator[None]:
     """A stand-in app replica on each loopback address, all on `port`."""
     with ExitStack() as stack:
         for address in addresses:
-            process = subprocess.Popen(  # nosec B603 # fixed argv
-                gunicorn_command(port, workers=1, threads=4, host=address),
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-            )
-            stack.callback(stop, process)
-            wait_for_port_on(process, address, port)
+            replica = echo_server(port, threads=4, host=address, workers=1)
+            stack.enter_context(replica)
         yield
 
 
-def wait_for_port_on(process: subprocess.Popen[bytes], address: str, port: int) -> None:
-    """Return once gunicorn answers on address:port."""
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"gunicorn on {address} exited")
-        try:
-            return requests.get(f"http://{address}:{port}/", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    if address == "127.0.0.1":
-        wait_for_port(process, port, "gunicorn")
-    else:
-        wait_until(answers, 15, f"gunicorn on {address}:{port}")
-
-
 @contextmanager
-def watched_nginx(names: Names, port: int) -> Iterator[LocalNginx]:
+def watched_nginx(names: Names, port: int) -> Iterator[NginxServer]:
     """nginx in front of `web`:`port`, the watcher polling every 0.2 s."""
     overrides = {"NGINX_UPSTREAM_HOST": "web", **FAST_POLL}
-    with running_nginx(port, free_port(), overrides, watch_wrapper=names.wrapper) as n:
-        yield n
+    with NginxServer(port, overrides, watch_wrapper=names.wrapper) as nginx:
+        yield nginx
 
 
-def servers(nginx: LocalNginx) -> str:
+def servers(nginx: NginxServer) -> str:
     """The upstream servers file as the watcher last wrote it."""
     return (nginx.prefix / "conf.d" / "web.servers").read_text()
 
 
-def served_by(nginx: LocalNginx, count: int, tag: str) -> Counter[str]:
+def served_by(nginx: NginxServer, count: int, tag: str) -> Counter[str]:
     """Send `count` GETs tagged `tag`; how many each upstream address served."""
     for index in range(count):
         reply = fetch(nginx.port, "/echo", headers={"X-Request-ID": f"{tag}-{index}"})
@@ -144,7 +118,7 @@ def served_by(nginx: LocalNginx, count: int, tag: str) -> Counter[str]:
     return Counter(str(entry["upstream_addr"]) for entry in tagged(nginx, tag))
 
 
-def tagged(nginx: LocalNginx, tag: str) -> list[dict[str, object]]:
+def tagged(nginx: NginxServer, tag: str) -> list[dict[str, object]]:
     """Access log entries whose request id starts with `tag`-."""
     return [
         entry
@@ -153,7 +127,7 @@ def tagged(nginx: LocalNginx, tag: str) -> list[dict[str, object]]:
     ]
 
 
-def settled(nginx: LocalNginx) -> bool:
+def settled(nginx: NginxServer) -> bool:
     """True when no worker of an earlier configuration is still running.
 
     For a moment after a reload the old worker accepts too, with the old servers.
@@ -162,7 +136,7 @@ def settled(nginx: LocalNginx) -> bool:
     return log.count("start worker process ") - log.count(" exited with code ") == 1
 
 
-def reaches(nginx: LocalNginx, wanted: set[str], port: int) -> bool:
+def reaches(nginx: NginxServer, wanted: set[str], port: int) -> bool:
     """True once only the current worker serves, reaching exactly the `wanted`."""
     if not settled(nginx):
         return False
@@ -295,6 +269,6 @@ def test_reloads_under_load_fail_no_request(names: Names) -> None:
     assert kept.splitlines()[1:] == [f"server 127.0.0.3:{port};"]
 
 
-def reloads(nginx: LocalNginx) -> int:
+def reloads(nginx: NginxServer) -> int:
     """How many times nginx has been told to reload."""
     return nginx.error_log.read_text().count("signal 1 (SIGHUP) received")

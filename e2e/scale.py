@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 import requests
 
 from deploy.swarm import service_state
-from tests.e2e.commands import docker
-from tests.e2e.scenario import Figures
-from tests.e2e.stack import STACK, WEB
-from tests.support import wait_until
+from devstack import docker, wait_until
+from e2e.scenario import Figures
+from e2e.stack import STACK, WEB
 
 REPLICAS, SCALED = 3, 5
 # Below nginx's 20 r/s per client address: every answer must be a 200.
