@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import subprocess  # nosec B404 # probes unshare
 import threading
 from collections import Counter
@@ -22,10 +23,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack import NginxServer, find_binary, free_port, wait_until
+from devstack import NginxServer, find_binary, wait_until
 from devstack.gunicorn import echo_server
 from tests.conftest import skip_or_fail
-from tests.test_nginx_proxy import assert_json_error, fetch
+from tests.test_nginx_proxy import (
+    assert_json_error,
+    bind_below_ephemeral_range,
+    fetch,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +82,18 @@ class Names:
             os.close(descriptor)
 
 
+def quiet_port() -> int:
+    """A free port below the kernel's ephemeral range, free on every loopback address.
+
+    These tests open many connections; a port from free_port() (ephemeral) could be
+    taken by one of them between the probe and nginx's or gunicorn's bind.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        port = bind_below_ephemeral_range(sock, "0.0.0.0")  # nosec B104 # a probe
+    return port
+
+
 @pytest.fixture
 def names(tmp_path: Path) -> Names:
     """The name `web`, resolving to nothing until the test points it somewhere."""
@@ -98,7 +115,9 @@ def replicas(addresses: list[str], port: int) -> Iterator[None]:
 def watched_nginx(names: Names, port: int) -> Iterator[NginxServer]:
     """nginx in front of `web`:`port`, the watcher polling every 0.2 s."""
     overrides = {"NGINX_UPSTREAM_HOST": "web", **FAST_POLL}
-    with NginxServer(port, overrides, watch_wrapper=names.wrapper) as nginx:
+    with NginxServer(
+        port, overrides, port=quiet_port(), watch_wrapper=names.wrapper
+    ) as nginx:
         yield nginx
 
 
@@ -146,7 +165,7 @@ def reaches(nginx: NginxServer, wanted: set[str], port: int) -> bool:
 
 def test_nginx_starts_before_web_resolves_and_answers_502_json(names: Names) -> None:
     """No address for `web`: nginx runs on one `down` server and says 502 in JSON."""
-    port = free_port()
+    port = quiet_port()
     with watched_nginx(names, port) as nginx:
         assert "down;" in servers(nginx)
         assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
@@ -167,7 +186,7 @@ def test_nginx_starts_before_web_resolves_and_answers_502_json(names: Names) -> 
 
 def test_scale_up_and_down_is_followed(names: Names) -> None:
     """1 -> 3 replicas: requests reach all three; 3 -> 1: only the one left."""
-    port = free_port()
+    port = quiet_port()
     addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
     with replicas(addresses, port), watched_nginx(names, port) as nginx:
         names.point(addresses[:1])
@@ -185,7 +204,7 @@ def test_scale_up_and_down_is_followed(names: Names) -> None:
 
 def test_a_replaced_replica_is_dropped_while_it_still_answers(names: Names) -> None:
     """`web` moves from .2 to .3; .2 still runs, yet nginx sends it nothing more."""
-    port = free_port()
+    port = quiet_port()
     with replicas(["127.0.0.2", "127.0.0.3"], port), watched_nginx(names, port) as n:
         names.point(["127.0.0.2"])
         wait_until(lambda: reaches(n, {"127.0.0.2"}, port), 15, "the old replica")
@@ -260,7 +279,7 @@ def test_reloads_under_load_fail_no_request(names: Names) -> None:
     are in flight across every reload, on keep-alive and on fresh connections. A
     keep-alive client resends at most once per reload (see Load).
     """
-    port = free_port()
+    port = quiet_port()
     sets = [["127.0.0.2"], ["127.0.0.2", "127.0.0.3"], ["127.0.0.3"]] * 2
     with replicas(["127.0.0.2", "127.0.0.3"], port), watched_nginx(names, port) as n:
         names.point(["127.0.0.3"])
