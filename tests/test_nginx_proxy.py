@@ -364,12 +364,12 @@ def test_health_location_is_exempt_from_limits(strict_proxy: NginxServer) -> Non
     assert (health.status, health.json()) == (200, {"status": "ok"})
 
 
-def bind_below_ephemeral_range(sock: socket.socket, host: str = "127.0.0.1") -> int:
-    """Bind `sock` to a free `host` port that no outgoing connection is given."""
+def bind_below_ephemeral_range(sock: socket.socket) -> int:
+    """Bind `sock` to a free loopback port that no outgoing connection is given."""
     ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
     for port in random.sample(range(10000, int(ephemeral[0])), 200):
         try:
-            sock.bind((host, port))
+            sock.bind(("127.0.0.1", port))
         except OSError:
             continue
         return port

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess  # nosec B404 # probes unshare
 import threading
 from collections import Counter
@@ -23,14 +22,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack import NginxServer, find_binary, wait_until
+from devstack import NginxServer, find_binary, free_port, wait_until
 from devstack.gunicorn import echo_server
 from tests.conftest import skip_or_fail
-from tests.test_nginx_proxy import (
-    assert_json_error,
-    bind_below_ephemeral_range,
-    fetch,
-)
+from tests.test_nginx_proxy import assert_json_error, fetch
 
 pytestmark = pytest.mark.slow
 
@@ -82,18 +77,6 @@ class Names:
             os.close(descriptor)
 
 
-def quiet_port() -> int:
-    """A free port below the kernel's ephemeral range, free on every loopback address.
-
-    These tests open many connections; a port from free_port() (ephemeral) could be
-    taken by one of them between the probe and nginx's or gunicorn's bind.
-    """
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        port = bind_below_ephemeral_range(sock, "0.0.0.0")  # nosec B104 # a probe
-    return port
-
-
 @pytest.fixture
 def names(tmp_path: Path) -> Names:
     """The name `web`, resolving to nothing until the test points it somewhere."""
@@ -115,9 +98,7 @@ def replicas(addresses: list[str], port: int) -> Iterator[None]:
 def watched_nginx(names: Names, port: int) -> Iterator[NginxServer]:
     """nginx in front of `web`:`port`, the watcher polling every 0.2 s."""
     overrides = {"NGINX_UPSTREAM_HOST": "web", **FAST_POLL}
-    with NginxServer(
-        port, overrides, port=quiet_port(), watch_wrapper=names.wrapper
-    ) as nginx:
+    with NginxServer(port, overrides, watch_wrapper=names.wrapper) as nginx:
         yield nginx
 
 
@@ -165,7 +146,7 @@ def reaches(nginx: NginxServer, wanted: set[str], port: int) -> bool:
 
 def test_nginx_starts_before_web_resolves_and_answers_502_json(names: Names) -> None:
     """No address for `web`: nginx runs on one `down` server and says 502 in JSON."""
-    port = quiet_port()
+    port = free_port("0.0.0.0")  # nosec B104 # free on every loopback address
     with watched_nginx(names, port) as nginx:
         assert "down;" in servers(nginx)
         assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
@@ -186,7 +167,7 @@ def test_nginx_starts_before_web_resolves_and_answers_502_json(names: Names) -> 
 
 def test_scale_up_and_down_is_followed(names: Names) -> None:
     """1 -> 3 replicas: requests reach all three; 3 -> 1: only the one left."""
-    port = quiet_port()
+    port = free_port("0.0.0.0")  # nosec B104 # free on every loopback address
     addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
     with replicas(addresses, port), watched_nginx(names, port) as nginx:
         names.point(addresses[:1])
@@ -204,7 +185,7 @@ def test_scale_up_and_down_is_followed(names: Names) -> None:
 
 def test_a_replaced_replica_is_dropped_while_it_still_answers(names: Names) -> None:
     """`web` moves from .2 to .3; .2 still runs, yet nginx sends it nothing more."""
-    port = quiet_port()
+    port = free_port("0.0.0.0")  # nosec B104 # free on every loopback address
     with replicas(["127.0.0.2", "127.0.0.3"], port), watched_nginx(names, port) as n:
         names.point(["127.0.0.2"])
         wait_until(lambda: reaches(n, {"127.0.0.2"}, port), 15, "the old replica")
@@ -279,7 +260,7 @@ def test_reloads_under_load_fail_no_request(names: Names) -> None:
     are in flight across every reload, on keep-alive and on fresh connections. A
     keep-alive client resends at most once per reload (see Load).
     """
-    port = quiet_port()
+    port = free_port("0.0.0.0")  # nosec B104 # free on every loopback address
     sets = [["127.0.0.2"], ["127.0.0.2", "127.0.0.3"], ["127.0.0.3"]] * 2
     with replicas(["127.0.0.2", "127.0.0.3"], port), watched_nginx(names, port) as n:
         names.point(["127.0.0.3"])
