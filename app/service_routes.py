@@ -34,41 +34,24 @@ def healthz() -> Response:
 
 
 @blueprint.get("/readyz")
-<<<<<<< HEAD
-def readyz() -> tuple[Response, int, dict[str, str]]:
+def readyz() -> Response:
     """Ready when the store answers; Redis is reported but never makes it unready.
 
     The replica and its version are named, so a deploy asking through nginx can tell
     that every replica is ready (deploy/verify.py).
     """
-    found = services()
-    checks = {"store": "ok", "cache": found.cache.health()}
-    identity = {"hostname": socket.gethostname(), "version": found.version}
-=======
-def readyz() -> Response:
-    """Ready when the store answers; Redis is reported but never makes it unready."""
     parts = services()
     checks = {"store": "ok", "cache": parts.cache.health()}
->>>>>>> main
+    identity = {"hostname": socket.gethostname(), "version": parts.version}
     try:
         parts.store.ping()
     except StoreUnavailable:
         checks["store"] = "down"
-<<<<<<< HEAD
-        body = {
-            **identity,
-            "status": "unready",
-            "checks": checks,
-            "error": {"code": "unavailable", "message": "the note store is down"},
-        }
-        return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return jsonify(status="ready", checks=checks, **identity), 200, {}
-=======
         return unavailable_response(
-            "the note store is down", beside={"status": "unready", "checks": checks}
+            "the note store is down",
+            beside={**identity, "status": "unready", "checks": checks},
         )
-    return jsonify(status="ready", checks=checks)
->>>>>>> main
+    return jsonify(status="ready", checks=checks, **identity)
 
 
 @blueprint.get("/version")
