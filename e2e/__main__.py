@@ -23,6 +23,7 @@ from e2e.deploys import (
     step_rerun,
     step_unready,
 )
+from e2e.scale import step_scale
 from e2e.scenario import (
     VERSION_A,
     VERSION_B,
@@ -88,6 +89,7 @@ def steps() -> list[Step]:
         lambda url, figures: step_rerun(IMAGE_B, url, figures),
         lambda url, figures: step_unready(IMAGE_B, url, figures),
         lambda url, figures: step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures),
+        step_scale,
         step_nginx_change,
     ]
 
