@@ -89,8 +89,8 @@ def steps() -> list[Step]:
         lambda url, figures: step_rerun(IMAGE_B, url, figures),
         lambda url, figures: step_unready(IMAGE_B, url, figures),
         lambda url, figures: step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures),
-        step_nginx_change,
         step_scale,
+        step_nginx_change,
     ]
 
 

@@ -27,6 +27,7 @@ from e2e.stack import STACK, WEB
 NGINX = f"{STACK}_nginx"
 # A template change made by the e2e itself (removed with the stack).
 CHANGED_TEMPLATE = "prework_e2e_nginx_template_changed"
+TEMPLATE_TARGET = "/etc/nginx/templates/default.conf.template"
 
 
 def started_load(base: str) -> SteadyLoad:
@@ -91,7 +92,11 @@ def step_unready(image_b: str, base: str, figures: Figures) -> None:
 def step_nginx_change(base: str, figures: Figures) -> None:
     """A changed nginx template replaces its task: count what the client sees."""
     spec = service_spec(NGINX)
-    current = spec["TaskTemplate"]["ContainerSpec"]["Configs"][0]
+    current = next(
+        config
+        for config in spec["TaskTemplate"]["ContainerSpec"]["Configs"]
+        if config["File"]["Name"] == TEMPLATE_TARGET
+    )
     template = (images.ROOT / "nginx/templates/default.conf.template").read_text()
     run(
         ["docker", "config", "create", CHANGED_TEMPLATE, "-"],
