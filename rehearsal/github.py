@@ -1,0 +1,105 @@
+"""What GitHub does on a push: pick the workflow, build the event, start the run.
+
+A push whose head commit says `[skip ci]` starts nothing, as on GitHub. The workflow
+for a branch is the one its `on: push` selects: dev -> dev.yml, master -> release.yml,
+anything else -> ci.yml.
+"""
+
+from __future__ import annotations
+
+import subprocess  # nosec B404 - git clone of the pushed commit
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rehearsal.act import Act, RunResult, git
+
+WORKFLOWS = {"dev": "dev.yml", "master": "release.yml", "main": "release.yml"}
+# Jobs the rehearsal runs only in part or not at all, and why (shown in the table).
+LEFT_OUT = {
+    "github-release": "gh release create calls GitHub's REST API (a stub gh answered)",
+    "e2e": "CHECKS=reduced: this rehearsal deploys to its own swarm instead",
+}
+REDUCED = {
+    "tests": "Python 3.11 only, embedded store: the mongo:7.0 service container "
+    "cannot run here (CHECKS=reduced)",
+}
+
+
+@dataclass
+class Run:
+    """One row of the final table."""
+
+    step: str
+    event: str
+    result: RunResult | None
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """A run that succeeded, or a push GitHub would not run anything for."""
+        return self.result is None or self.result.succeeded
+
+
+@dataclass
+class GitHub:
+    """The local "GitHub": the origin's URL, act and the runs it started."""
+
+    act: Act
+    origin_url: str
+    folder: Path
+    runs: list[Run] = field(default_factory=list)
+
+    def workflow_for(self, branch: str) -> str:
+        """The workflow file a push to branch starts."""
+        return WORKFLOWS.get(branch, "ci.yml")
+
+    def push_event(self, branch: str, before: str, after: str) -> dict[str, object]:
+        """The push payload GitHub sends (the fields the workflows and act read)."""
+        checkout = self.checkout(branch, after)
+        message = git(checkout, "log", "-1", "--format=%B")
+        owner, name = self.act.repository.name.split("/")
+        return {
+            "ref": f"refs/heads/{branch}",
+            "before": before,
+            "after": after,
+            "created": before == "0" * 40,
+            "deleted": False,
+            "forced": False,
+            "head_commit": {"id": after, "message": message},
+            "pusher": {"name": "rehearsal", "email": "developer@rehearsal.invalid"},
+            "repository": {
+                "full_name": self.act.repository.name,
+                "name": name,
+                "owner": {"login": owner, "name": owner},
+                "default_branch": "master",
+                "clone_url": self.origin_url,
+            },
+            "sender": {"login": "rehearsal"},
+        }
+
+    def checkout(self, branch: str, sha: str) -> Path:
+        """A clone of the origin at sha on branch, where act starts (its HEAD)."""
+        target = self.folder / "checkouts" / f"{branch.replace('/', '-')}-{sha[:12]}"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(  # nosec B603 B607 - fixed argv
+                ["git", "clone", "-q", "-b", branch, self.origin_url, str(target)],
+                check=True,
+            )
+            git(target, "reset", "-q", "--hard", sha)
+        return target
+
+    def on_push(self, step: str, branch: str, before: str, after: str) -> Run:
+        """Run the workflow a push starts (none for `[skip ci]`); record the row."""
+        event = self.push_event(branch, before, after)
+        head = event["head_commit"]
+        assert isinstance(head, dict)
+        workflow = self.workflow_for(branch)
+        label = f"push {branch} {after[:7]} -> {workflow}"
+        if "[skip ci]" in str(head["message"]):
+            run = Run(step, label, None, "head commit says [skip ci]: no run")
+        else:
+            result = self.act.run(workflow, "push", event, self.checkout(branch, after))
+            run = Run(step, label, result)
+        self.runs.append(run)
+        return run

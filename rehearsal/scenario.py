@@ -1,0 +1,204 @@
+"""The three release cycles of the rehearsal; each step asserts what it must see."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from packaging.version import Version
+
+from devstack.waiting import wait_until
+from rehearsal.github import GitHub, Run
+from rehearsal.origin import Clone
+from rehearsal.production import Production
+
+
+class StepFailed(AssertionError):
+    """An expectation of the scenario did not hold."""
+
+
+def expect(condition: bool, message: str) -> None:
+    """Raise StepFailed(message) unless condition."""
+    if not condition:
+        raise StepFailed(message)
+
+
+def bump(version: str, level: str) -> str:
+    """X.Y.Z bumped by minor or patch."""
+    major, minor, patch = Version(version).release
+    if level == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+@dataclass
+class Scenario:
+    """The developer's clone, the local GitHub and production, and what was seen."""
+
+    clone: Clone
+    github: GitHub
+    production: Production
+    released: str
+    say: Callable[[str], None]
+    made: list[str] = field(default_factory=list)
+    swarm: list[str] = field(default_factory=list)
+
+    # --- what the origin, the registry and the swarm hold -----------------------
+
+    def version_on(self, branch: str) -> str:
+        self.clone.git("fetch", "-q", "origin", "--tags", "--force")
+        return self.clone.show(f"origin/{branch}", "VERSION").strip()
+
+    def image_tags(self) -> list[str]:
+        assert self.production.registry is not None
+        name = self.production.image_name(self.github.act.repository.name)
+        return self.production.registry.tags(name.split("/", 1)[1])
+
+    def run_passed(self, run: Run) -> None:
+        expect(run.result is not None, f"{run.event}: no workflow ran")
+        assert run.result is not None
+        expect(run.passed, f"{run.event}: failed, log {run.result.log}")
+
+    # --- steps ------------------------------------------------------------------
+
+    def dev_push(self, step: str, message: str, expected: str) -> Run:
+        """A commit pushed to dev: dev.yml versions it and pushes its image."""
+        self.clone.commit_change("dev", message, step)
+        before, after = self.clone.push("dev")
+        run = self.github.on_push(step, "dev", before, after)
+        self.run_passed(run)
+        version = self.version_on("dev")
+        expect(version == expected, f"{step}: dev has VERSION {version}, not {expected}")
+        tags = self.image_tags()
+        expect(expected in tags, f"{step}: image {expected} not in registry {tags}")
+        self.made.append(f"{expected} (dev build, image {expected})")
+        self.say(f"{step}: dev is {version}, image {expected} in the registry")
+        return run
+
+    def release(self, step: str, source: str, expected: str) -> Run:
+        """A --no-ff merge of source into master: release.yml releases and deploys."""
+        self.merge_and_push(source, expected)
+        return self.released_run(step, expected)
+
+    def merge_and_push(self, source: str, expected: str) -> tuple[str, str]:
+        message = f"Merge pull request from {source}: release {expected}"
+        self.clone.merge_no_ff(source, "master", message)
+        return self.clone.push("master")
+
+    def released_run(self, step: str, expected: str, run: Run | None = None) -> Run:
+        if run is None:
+            before = self.clone.git("rev-parse", "master~0^1")
+            after = self.clone.git("rev-parse", "master")
+            run = self.github.on_push(step, "master", before, after)
+        self.run_passed(run)
+        self.check_release(step, expected)
+        self.check_back_merge(step, expected)
+        self.check_swarm(step, expected)
+        self.released = expected
+        return run
+
+    def check_release(self, step: str, expected: str) -> None:
+        version = self.version_on("master")
+        expect(version == expected, f"{step}: master has {version}, not {expected}")
+        tag = f"v{expected}"
+        kind = self.clone.git("cat-file", "-t", tag)
+        expect(kind == "tag", f"{step}: {tag} is a {kind}, not an annotated tag")
+        changelog = self.clone.show("origin/master", "CHANGELOG.md")
+        expect(f"[{expected}]" in changelog, f"{step}: no CHANGELOG section {expected}")
+        tags = self.image_tags()
+        for image_tag in (expected, "latest"):
+            expect(image_tag in tags, f"{step}: image {image_tag} not in {tags}")
+        self.made.append(f"{expected} (release, tag {tag}, images {expected}, latest)")
+        self.say(f"{step}: master is {expected}, tag {tag}, images {expected}+latest")
+
+    def check_back_merge(self, step: str, expected: str) -> None:
+        dev_version = self.version_on("dev")
+        expect(
+            Version(dev_version) >= Version(expected),
+            f"{step}: dev has VERSION {dev_version}, below the release {expected}",
+        )
+        changelog = self.clone.show("origin/dev", "CHANGELOG.md")
+        expect(f"[{expected}]" in changelog, f"{step}: dev lacks CHANGELOG {expected}")
+        expect(
+            self.clone.is_ancestor(f"v{expected}", "origin/dev"),
+            f"{step}: tag v{expected} is not in dev's history",
+        )
+        self.say(f"{step}: dev holds {dev_version}, CHANGELOG {expected}, v{expected}")
+
+    def check_swarm(self, step: str, expected: str) -> None:
+        versions = self.production.running_versions()
+        expect(
+            bool(versions) and set(versions) == {expected},
+            f"{step}: the swarm runs {versions}, not {expected} on every replica",
+        )
+        answer = self.production.through_nginx("/version").json()
+        expect(answer.get("version") == expected, f"{step}: nginx says {answer}")
+        ready = self.production.through_nginx("/readyz")
+        expect(ready.status_code == 200, f"{step}: /readyz {ready.status_code}")
+        self.swarm.append(f"{step}: {expected} on {len(versions)} replicas")
+        self.say(f"{step}: swarm runs {expected} on {len(versions)} replicas, /readyz 200")
+
+    def release_job_started(self, earlier: set[object]) -> bool:
+        for folder in set(self.github.act.folder.glob("run-*-release")) - earlier:
+            log = folder / "act.log"
+            if log.exists() and '"jobID":"release"' in log.read_text(errors="replace"):
+                return True
+        return False
+
+    # --- the cycles ---------------------------------------------------------------
+
+    def cycle_1(self) -> None:
+        minor = bump(self.released, "minor")
+        self.dev_push("1.1 dev push (feat)", "feat: rehearsal feature one", f"{minor}-dev.1")
+        self.dev_push("1.2 dev push (fix)", "fix: rehearsal fix one", f"{minor}-dev.2")
+        self.release("1.3 merge dev into master", "dev", minor)
+
+    def cycle_2(self) -> None:
+        minor = bump(self.released, "minor")
+        self.dev_push("2.1 dev push (feat)", "feat: rehearsal feature two", f"{minor}-dev.1")
+        before, after = self.merge_and_push("dev", minor)
+        outcome: dict[str, Run] = {}
+        release = threading.Thread(
+            target=lambda: outcome.setdefault(
+                "run", self.github.on_push("2.2 merge dev into master", "master", before, after)
+            )
+        )
+        earlier = set(self.github.act.folder.glob("run-*-release"))
+        release.start()
+        # The race: a push to dev lands once the release run's release job started.
+        wait_until(lambda: self.release_job_started(earlier), 600, "the release job")
+        self.clone.commit_change("dev", "fix: rehearsal fix during the release", "2.3")
+        dev_before, dev_after = self.clone.push("dev")
+        racing = self.github.on_push("2.3 dev push during the release", "dev", dev_before, dev_after)
+        release.join()
+        self.run_passed(racing)
+        self.released_run("2.2 merge dev into master", minor, outcome["run"])
+        history = self.clone.git("log", "--format=%H", "origin/dev")
+        expect(dev_after in history.split(), "2.3: the racing push was lost from dev")
+        self.say("2.3: the push made during the release is on dev, checked and built")
+
+    def cycle_3(self) -> None:
+        patch = bump(self.released, "patch")
+        dev_before = self.version_on("dev")
+        self.clone.branch_from("hotfix/rehearsal", "master")
+        self.clone.commit_change("hotfix/rehearsal", "fix: rehearsal hotfix", "3.1")
+        before, after = self.clone.push("hotfix/rehearsal")
+        self.run_passed(self.github.on_push("3.1 push hotfix branch", "hotfix/rehearsal", before, after))
+        self.release("3.2 merge hotfix into master", "hotfix/rehearsal", patch)
+        minor = bump(patch, "minor")
+        run = self.dev_push("3.3 dev push after the hotfix", "feat: rehearsal feature three", f"{minor}-dev.1")
+        expect(Version(self.version_on("dev")) > Version(dev_before), "3.3: dev went back")
+        del run
+
+
+def elapsed(started: float) -> str:
+    """Seconds since started, for the output."""
+    return f"{time.monotonic() - started:.0f} s"
+
+
+def changelog_has(text: str, version: str) -> bool:
+    """True when CHANGELOG text has a section for version."""
+    return re.search(rf"^## \[{re.escape(version)}\]", text, re.M) is not None
