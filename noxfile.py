@@ -25,6 +25,7 @@ PYTHON_SOURCES = [
     "deploy",
     "tests",
     "benchmarks",
+    "rehearsal",
     "noxfile.py",
 ]
 
@@ -193,6 +194,16 @@ def e2e(session: nox.Session) -> None:
     """A real single-node swarm: build, deploy, rolling update, rollback under load."""
     session.install(*group("test"))
     session.run("python", "-m", "tests.e2e", *session.posargs)
+
+
+@nox.session(default=False)
+def rehearse(session: nox.Session) -> None:
+    """The workflows under act, three release cycles, a local registry and swarm.
+
+    Run it under the Docker lock: `flock /tmp/prework-docker.lock nox -s rehearse`.
+    """
+    session.install("-e", ".", *group("rehearse"))
+    session.run("python", "-m", "rehearsal", *session.posargs)
 
 
 @nox.session(default=False)
