@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
 import shutil
 import signal
 import sys
@@ -28,6 +30,7 @@ from rehearsal.report import table
 from rehearsal.scenario import Scenario, StepFailed
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCKER_LOCK = "/tmp/prework-docker.lock"  # nosec B108 - the machine's shared lock
 VENDORED_ACTIONS = ROOT.parent / "shared" / "vendor" / "github-actions"
 
 
@@ -66,6 +69,18 @@ def serve_actions(server: GitServer, actions: Path) -> list[str]:
     if not names:
         raise StepFailed(f"no vendored actions (*.git.tar.gz) in {actions}")
     return names
+
+
+def docker_lock(stack: ExitStack) -> None:
+    """Take the machine's Docker lock: one engine in the host namespace at a time.
+
+    Two engines in the host network namespace both want docker_gwbridge and swarm's
+    port 2377; whoever runs one (e2e, the rehearsal) holds this lock meanwhile.
+    """
+    path = os.environ.get("PREWORK_DOCKER_LOCK", DOCKER_LOCK)
+    handle = stack.enter_context(open(path, "a"))
+    say(f"waiting for the Docker lock {path}")
+    fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
 
 
 def stop_on_sigterm() -> None:
@@ -111,6 +126,7 @@ def rehearse(
     origin_url = server.repository_url(OWNER_REPO)
     clone, released = seed_origin(args.source, origin_url, folder / "developer")
     say(f"origin: HEAD of {args.source} released as v{released} on master, dev cut")
+    docker_lock(stack)
     started = time.monotonic()
     production = stack.enter_context(Production())
     say(
@@ -138,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     stop_on_sigterm()
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="prework-rehearsal-"))
+    say(f"working in {folder}")
     parts = Parts()
     failure = ""
     try:
