@@ -1,4 +1,4 @@
-"""Rehearse the whole pipeline on one machine (`python -m rehearsal`, `nox -s rehearse`).
+"""Rehearse the pipeline on one machine (`python -m rehearsal`, `nox -s rehearse`).
 
 The project's own workflows run under act against a local "GitHub" (a git smart-HTTP
 server holding a throwaway origin made from the committed HEAD, and the vendored

@@ -224,7 +224,12 @@ class Act:
 
     def _environment(self, run_dir: Path) -> dict[str, str]:
         env = dict(os.environ)
-        for name in ("DOCKER_HOST", "VIRTUAL_ENV", "PYTHONPATH", "PIP_REQUIRE_VIRTUALENV"):
+        for name in (
+            "DOCKER_HOST",
+            "VIRTUAL_ENV",
+            "PYTHONPATH",
+            "PIP_REQUIRE_VIRTUALENV",
+        ):
             env.pop(name, None)
         env["HOME"] = str(run_dir / "home")
         # The runner's PATH: its own commands, then the system's (not this venv's).

@@ -140,9 +140,7 @@ class Production:
             "print(json.load(urllib.request.urlopen("
             "'http://127.0.0.1:8000/version', timeout=3))['version'])"
         )
-        return sorted(
-            docker("exec", cid, "python", "-c", probe).strip() for cid in ids
-        )
+        return sorted(docker("exec", cid, "python", "-c", probe).strip() for cid in ids)
 
     def service_image(self) -> str:
         """The web service's image as the swarm has it."""

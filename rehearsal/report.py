@@ -28,8 +28,10 @@ def table(scenario: Scenario | None, seconds: float) -> str:
     if scenario is None:
         return "\n".join([*lines, "(nothing ran)", f"total {seconds:.0f} s"])
     for run in scenario.github.runs:
-        result = "no run" if run.result is None else (
-            "success" if run.passed else f"FAILED (log {run.result.log})"
+        result = (
+            "no run"
+            if run.result is None
+            else ("success" if run.passed else f"FAILED (log {run.result.log})")
         )
         took = "" if run.result is None else f", {run.result.seconds:.0f} s"
         ran, left = job_cell(run)

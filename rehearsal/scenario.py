@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from packaging.version import Version
 
@@ -71,7 +72,9 @@ class Scenario:
         run = self.github.on_push(step, "dev", before, after)
         self.run_passed(run)
         version = self.version_on("dev")
-        expect(version == expected, f"{step}: dev has VERSION {version}, not {expected}")
+        expect(
+            version == expected, f"{step}: dev has VERSION {version}, not {expected}"
+        )
         tags = self.image_tags()
         expect(expected in tags, f"{step}: image {expected} not in registry {tags}")
         self.made.append(f"{expected} (dev build, image {expected})")
@@ -139,9 +142,11 @@ class Scenario:
         ready = self.production.through_nginx("/readyz")
         expect(ready.status_code == 200, f"{step}: /readyz {ready.status_code}")
         self.swarm.append(f"{step}: {expected} on {len(versions)} replicas")
-        self.say(f"{step}: swarm runs {expected} on {len(versions)} replicas, /readyz 200")
+        self.say(
+            f"{step}: swarm runs {expected} on {len(versions)} replicas, /readyz 200"
+        )
 
-    def release_job_started(self, earlier: set[object]) -> bool:
+    def release_job_started(self, earlier: set[Path]) -> bool:
         for folder in set(self.github.act.folder.glob("run-*-release")) - earlier:
             log = folder / "act.log"
             if log.exists() and '"jobID":"release"' in log.read_text(errors="replace"):
@@ -152,18 +157,25 @@ class Scenario:
 
     def cycle_1(self) -> None:
         minor = bump(self.released, "minor")
-        self.dev_push("1.1 dev push (feat)", "feat: rehearsal feature one", f"{minor}-dev.1")
+        self.dev_push(
+            "1.1 dev push (feat)", "feat: rehearsal feature one", f"{minor}-dev.1"
+        )
         self.dev_push("1.2 dev push (fix)", "fix: rehearsal fix one", f"{minor}-dev.2")
         self.release("1.3 merge dev into master", "dev", minor)
 
     def cycle_2(self) -> None:
         minor = bump(self.released, "minor")
-        self.dev_push("2.1 dev push (feat)", "feat: rehearsal feature two", f"{minor}-dev.1")
+        self.dev_push(
+            "2.1 dev push (feat)", "feat: rehearsal feature two", f"{minor}-dev.1"
+        )
         before, after = self.merge_and_push("dev", minor)
         outcome: dict[str, Run] = {}
         release = threading.Thread(
             target=lambda: outcome.setdefault(
-                "run", self.github.on_push("2.2 merge dev into master", "master", before, after)
+                "run",
+                self.github.on_push(
+                    "2.2 merge dev into master", "master", before, after
+                ),
             )
         )
         earlier = set(self.github.act.folder.glob("run-*-release"))
@@ -172,7 +184,9 @@ class Scenario:
         wait_until(lambda: self.release_job_started(earlier), 600, "the release job")
         self.clone.commit_change("dev", "fix: rehearsal fix during the release", "2.3")
         dev_before, dev_after = self.clone.push("dev")
-        racing = self.github.on_push("2.3 dev push during the release", "dev", dev_before, dev_after)
+        racing = self.github.on_push(
+            "2.3 dev push during the release", "dev", dev_before, dev_after
+        )
         release.join()
         self.run_passed(racing)
         self.released_run("2.2 merge dev into master", minor, outcome["run"])
@@ -186,11 +200,21 @@ class Scenario:
         self.clone.branch_from("hotfix/rehearsal", "master")
         self.clone.commit_change("hotfix/rehearsal", "fix: rehearsal hotfix", "3.1")
         before, after = self.clone.push("hotfix/rehearsal")
-        self.run_passed(self.github.on_push("3.1 push hotfix branch", "hotfix/rehearsal", before, after))
+        self.run_passed(
+            self.github.on_push(
+                "3.1 push hotfix branch", "hotfix/rehearsal", before, after
+            )
+        )
         self.release("3.2 merge hotfix into master", "hotfix/rehearsal", patch)
         minor = bump(patch, "minor")
-        run = self.dev_push("3.3 dev push after the hotfix", "feat: rehearsal feature three", f"{minor}-dev.1")
-        expect(Version(self.version_on("dev")) > Version(dev_before), "3.3: dev went back")
+        run = self.dev_push(
+            "3.3 dev push after the hotfix",
+            "feat: rehearsal feature three",
+            f"{minor}-dev.1",
+        )
+        expect(
+            Version(self.version_on("dev")) > Version(dev_before), "3.3: dev went back"
+        )
         del run
 
 

@@ -40,7 +40,16 @@ def test_git_server_serves_fetch_and_push_then_leaves_nothing(tmp_path: Path) ->
         git("init", "-q", "-b", "master", str(work))
         (work / "file").write_text("one\n")
         git("add", "file", cwd=work)
-        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one", cwd=work)
+        git(
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "one",
+            cwd=work,
+        )
         git("push", "-q", url, "master", cwd=work)
         listed = git("ls-remote", url)
         folders = [server.root, server.fcgiwrap.folder]
@@ -84,7 +93,16 @@ def test_sshd_accepts_its_key_with_the_host_key_pinned(tmp_path: Path) -> None:
         wrong = tmp_path / "wrong_hosts"
         wrong.write_text(f"[127.0.0.1]:{port} {other}\n")
         refused = subprocess.run(
-            ["ssh", *options, "-o", f"UserKnownHostsFile={wrong}", "-p", port, host, "true"],
+            [
+                "ssh",
+                *options,
+                "-o",
+                f"UserKnownHostsFile={wrong}",
+                "-p",
+                port,
+                host,
+                "true",
+            ],
             capture_output=True,
             text=True,
             timeout=30,
