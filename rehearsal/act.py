@@ -86,8 +86,12 @@ def toolcache_python(folder: Path) -> Path:
     prefix = folder / "Python" / version / "x64"
     prefix.parent.mkdir(parents=True)
     # --copies: jobs pip-install into this prefix, never into the base interpreter.
+    # --upgrade-deps: a current pip, as on GitHub's images, so that jobs running side
+    # by side on this one prefix do not each replace pip under the other.
     subprocess.run(  # nosec B603 - fixed argv
-        [python, "-m", "venv", "--copies", str(prefix)], check=True
+        [python, "-m", "venv", "--copies", "--upgrade-deps", str(prefix)],
+        check=True,
+        capture_output=True,
     )
     (prefix.parent / "x64.complete").touch()
     return folder
