@@ -138,7 +138,11 @@ def rehearse(
         binary=act_binary,
         repository=Repository(server.url, OWNER_REPO),
         folder=folder / "runs",
-        secrets={"GITHUB_TOKEN": "rehearsal", **production.ssh_secrets()},
+        secrets={
+            "GITHUB_TOKEN": "rehearsal",
+            "REGISTRY_READ_TOKEN": "rehearsal",
+            **production.ssh_secrets(),
+        },
         variables={"CHECKS": "reduced", **production.variables(OWNER_REPO)},
         env=production.runner_env(),
     )

@@ -106,6 +106,8 @@ class Production:
         found = {
             "IMAGE_NAME": self.image_name(repository),
             "PUBLIC_URL": self.url,
+            "PREWORK_HTTP_PORT": str(self.http_port),
+            "REGISTRY_USERNAME": "rehearsal",
         }
         if self.base.standins:
             found["IMAGE_BUILD_ARGS"] = (
