@@ -44,6 +44,19 @@ exec "$@"
 """
 
 
+# On GitHub every job has a machine of its own; under act all jobs of a run share the
+# host and this one prefix, and act starts a matrix's jobs all at once. Two pips
+# installing into one prefix at once break each other (one replaces pip while the
+# other imports it), so pip in this prefix waits for the prefix's lock.
+PIP_LOCK = """\
+import fcntl, os, sys
+_argv = getattr(sys, "orig_argv", sys.argv)
+if any(os.path.basename(a).startswith("pip") for a in _argv[:3]):
+    _lock = open(os.path.join(sys.prefix, ".rehearsal-pip.lock"), "a")
+    fcntl.flock(_lock, fcntl.LOCK_EX)  # held until this pip exits
+"""
+
+
 @dataclass(frozen=True)
 class Repository:
     """Where act finds GitHub: the server URL and OWNER/NAME."""
@@ -94,6 +107,9 @@ def toolcache_python(folder: Path) -> Path:
         capture_output=True,
     )
     (prefix.parent / "x64.complete").touch()
+    site = next(prefix.glob("lib/python3.*/site-packages"))
+    (site / "_rehearsal_pip_lock.py").write_text(PIP_LOCK)
+    (site / "_rehearsal_pip_lock.pth").write_text("import _rehearsal_pip_lock\n")
     return folder
 
 
