@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from release.conventional import ConventionalCommit
+from release.version import MalformedVersion, Version
 
 # Section title per commit type, in the order they appear; breaking changes
 # come before all of them and anything not conventional goes under "Other".
@@ -70,3 +72,40 @@ def prepend_section(existing: str, section: str) -> str:
         if line.startswith("## ") and not line.startswith("## [Unreleased]"):
             return "".join(lines[:index]) + section + "\n" + "".join(lines[index:])
     return text.rstrip("\n") + "\n\n" + section
+
+
+_RELEASE_HEADING = re.compile(r"^## \[(?P<version>[^\]\s]+)\]", re.MULTILINE)
+
+
+def _split(text: str) -> tuple[str, dict[Version, str]]:
+    """A changelog's own text (header, Unreleased) and its released sections."""
+    sections: dict[Version, str] = {}
+    matches = [
+        match
+        for match in _RELEASE_HEADING.finditer(text)
+        if match["version"] != "Unreleased"
+    ]
+    head = text[: matches[0].start()] if matches else text
+    for match, following in zip(matches, [*matches[1:], None]):
+        end = following.start() if following else len(text)
+        try:
+            version = Version.parse(match["version"])
+        except MalformedVersion:
+            continue
+        sections.setdefault(version, text[match.start() : end].rstrip("\n") + "\n")
+    return head, sections
+
+
+def merge_changelogs(ours: str, released: str) -> str:
+    """Dev's changelog after merging a release: each released section once.
+
+    Dev's own text (header, Unreleased) stays on top; below it every release
+    section either side has, newest first, in the release's wording.
+    """
+    head, sections = _split(ours)
+    released_head, released_sections = _split(released)
+    sections.update(released_sections)
+    if not head.strip():
+        head = released_head if released_head.strip() else DEFAULT_HEADER
+    ordered = [sections[version] for version in sorted(sections, reverse=True)]
+    return "\n".join([head.rstrip("\n") + "\n", *ordered])

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from release.ownership import is_release_commit
 from release.version import BumpLevel
 
 # The types the commit-msg hook accepts (those of @commitlint/config-conventional).
@@ -27,7 +28,6 @@ EXPECTED_FORM = (
     + ", ".join(KNOWN_TYPES)
     + " (e.g. 'feat(notes): list notes by tag'); merge and revert messages pass"
 )
-RELEASE_COMMIT_PREFIX = "chore(release): "
 
 _HEADER = re.compile(
     r"(?P<type>[A-Za-z][A-Za-z0-9_-]*)(?:\((?P<scope>[^()\r\n]+)\))?(?P<bang>!)?: "
@@ -72,11 +72,6 @@ def parse_message(message: str, sha: str = "") -> ConventionalCommit:
         description=match["description"].strip(),
         sha=sha,
     )
-
-
-def is_release_commit(message: str) -> bool:
-    """True for the commits the release tool itself makes (`chore(release): ...`)."""
-    return message.startswith(RELEASE_COMMIT_PREFIX)
 
 
 def bump_level(messages: Iterable[str]) -> BumpLevel:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 
@@ -10,18 +13,29 @@ from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from release.errors import Refusal, ReleaseFailure
 from release.history import LOG_FORMAT, CommitLog
+from release.ownership import CommitFacts, sync_tag
 
-# Rejections that mean "someone else pushed first": fetch, recompute, try again.
-_LOST_RACE = (
+# Why git rejects a ref when someone else pushed first: fetch, recompute, retry.
+_MOVED = (
     "fetch first",
     "non-fast-forward",
     "already exists",
-    "atomic push failed",
     "stale info",
     "failed to update ref",
     "cannot lock ref",
     "incorrect old value",
 )
+# What --atomic says of the other refs of a push one ref of which was rejected.
+_ATOMIC = ("atomic push failed", "atomic transaction failed")
+
+
+class PushResult(Enum):
+    """A push landed, or lost the race to another push (refusals raise)."""
+
+    PUSHED = "pushed"
+    MOVED = "moved"
+
+
 # Used only when git has no identity configured (a bare CI runner).
 FALLBACK_IDENTITY = {"name": "prework release", "email": "release@prework.invalid"}
 
@@ -69,7 +83,10 @@ class GitRepository:
         """Commits in `since..HEAD` (all history without `since`): one git process."""
         revision = f"{since}..HEAD" if since else "HEAD"
         try:
-            output = self._repo.git.log("-z", LOG_FORMAT, revision, "--")
+            # UTF-8 whatever i18n.commitEncoding says: a latin1 history reads right.
+            output = self._repo.git.log(
+                "-z", "--encoding=UTF-8", LOG_FORMAT, revision, "--"
+            )
         except GitCommandError as error:
             raise Refusal(
                 f"cannot read history {revision}: {_last_line(error)}"
@@ -95,12 +112,59 @@ class GitRepository:
             ) from error
         return True
 
+    def commit_facts(self, revision: str, version_file: str) -> CommitFacts:
+        """Parents, message, changed files and version file of one commit."""
+        sha = self.commit_of(revision)
+        header = self._git("log", "-1", "--encoding=UTF-8", "--format=%P%n%B", sha)
+        parents_line, _, message = header.partition("\n")
+        parents = tuple(parents_line.split())
+        # A merge lists nothing here (no combined diff): only bumps are checked.
+        changed = self._git(
+            "diff_tree", "--no-commit-id", "--name-only", "-r", "-z", "--root", sha
+        )
+        tag = sync_tag(message)
+        return CommitFacts(
+            sha=sha,
+            parents=parents,
+            message=message.strip("\n"),
+            changed_files=tuple(name for name in changed.split("\0") if name),
+            version_text=self.file_at(sha, version_file),
+            tag_commit=self.commit_or_none(tag) if tag else None,
+        )
+
+    def commit_or_none(self, revision: str) -> str | None:
+        """The commit `revision` names, or None when it names none."""
+        try:
+            return self.commit_of(revision)
+        except Refusal:
+            return None
+
+    def file_at(self, revision: str, path: str) -> str | None:
+        """A file's text at `revision`, or None when it has no such file."""
+        status, out, _ = self._repo.git.execute(
+            ["git", "cat-file", "blob", f"{revision}:{path}"],
+            with_exceptions=False,
+            with_extended_output=True,
+            strip_newline_in_stdout=False,
+        )
+        return str(out) if status == 0 else None
+
+    def is_ignored(self, path: str) -> bool:
+        """True when a .gitignore rule keeps `path` out of commits."""
+        status = self._repo.git.execute(
+            ["git", "check-ignore", "-q", "--no-index", path],
+            with_exceptions=False,
+            with_extended_output=True,
+        )[0]
+        return status == 0
+
     def commit_files(self, paths: list[str], message: str) -> None:
-        """Commit exactly `paths` with `message` (no hooks: the message is ours)."""
+        """Commit exactly `paths` with `message`; hooks and signing as configured."""
         self._git("add", "--", *paths)
         self._git(
             "commit",
-            "--no-verify",
+            "-q",
+            "--cleanup=strip",
             "-m",
             message,
             "--",
@@ -120,34 +184,63 @@ class GitRepository:
             env=self._identity_env(),
         )
 
-    def undo_release(self, start: str, tag: str | None) -> None:
-        """Drop a local release commit (and tag) after losing a push race."""
-        if tag is not None:
-            self._git("tag", "-d", tag)
-        self._git("reset", "--hard", start)
+    def has_tag(self, name: str) -> bool:
+        """True when the tag exists."""
+        return self.commit_or_none(f"refs/tags/{name}") is not None
 
-    def push(self, remote: str, branch: str, tag: str | None) -> bool:
-        """Push HEAD to `branch` and the tag atomically; False when another run won."""
+    def undo_release(self, start: str, tag: str | None) -> None:
+        """Drop a local release commit (and tag): back to `start`, index and files."""
+        if tag is not None and self.has_tag(tag):
+            self._git("tag", "-d", tag)
+        self._git("reset", "-q", "--hard", start)
+
+    def push(self, remote: str, branch: str, tag: str | None) -> PushResult:
+        """Push HEAD to `branch` (and the tag) atomically, never forcing.
+
+        MOVED when another push got there first; any other rejection raises a
+        ReleaseFailure carrying the remote's own reason, and is not retried.
+        """
         refspecs = [f"HEAD:refs/heads/{branch}"]
         if tag is not None:
             refspecs.append(f"refs/tags/{tag}:refs/tags/{tag}")
-        try:
-            self._repo.git.push("--atomic", "--porcelain", remote, *refspecs)
-        except GitCommandError as error:
-            report = f"{error.stdout}\n{error.stderr}"
-            if any(reason in report for reason in _LOST_RACE):
-                return False
+        status, out, err = self._repo.git.execute(
+            ["git", "push", "--atomic", "--porcelain", remote, *refspecs],
+            with_exceptions=False,
+            with_extended_output=True,
+        )
+        if status == 0:
+            return PushResult.PUSHED
+        reasons = [
+            line.rsplit("\t", 1)[-1]
+            for line in str(out).splitlines()
+            if line.startswith("!")
+        ]
+        if not reasons:  # nothing was rejected: the push never got that far
             raise ReleaseFailure(
-                f"git push to {remote} failed: {_last_line(error)}"
-            ) from error
-        return True
+                f"git push to {remote} failed: {_last_plain_line(str(err))}"
+            )
+        others = [r for r in reasons if not any(w in r for w in (*_MOVED, *_ATOMIC))]
+        said = "\n".join(reasons) + "\n" + str(err)
+        if not others and any(word in said for word in _MOVED):
+            return PushResult.MOVED
+        raise ReleaseFailure(
+            f"git push to {remote} refused: {_push_reason(str(err), reasons)}"
+        )
+
+    def fetch_branch(self, remote: str, branch: str) -> str | None:
+        """Fetch `branch` and the tags from `remote`; its tip, None if it has none."""
+        tracking = f"refs/remotes/{remote}/{branch}"
+        self._git("fetch", "-q", "--tags", remote, f"+refs/heads/{branch}:{tracking}")
+        return self.commit_or_none(tracking)
 
     def catch_up(self, remote: str, branch: str) -> None:
         """Fetch the remote branch and its tags, then merge it into HEAD."""
         tracking = f"refs/remotes/{remote}/{branch}"
-        self._git("fetch", "--tags", remote, f"+refs/heads/{branch}:{tracking}")
+        self.fetch_branch(remote, branch)
         try:
-            self._repo.git.merge("--no-edit", "--no-verify", tracking)
+            self._repo.git.merge(
+                "--no-edit", "--no-verify", tracking, env=self._identity_env()
+            )
         except GitCommandError as error:
             # A conflict leaves a merge to abort; a refused merge (unrelated
             # histories) leaves none, and then the abort itself fails.
@@ -155,6 +248,57 @@ class GitRepository:
             raise ReleaseFailure(
                 f"cannot merge {remote}/{branch} into HEAD: {_last_line(error)}"
             ) from error
+
+    def fast_forward(self, commit: str) -> None:
+        """Move the checked-out branch, index and files forward to `commit`."""
+        self._git("merge", "-q", "--ff-only", commit)
+
+    def merge_tree(self, ours: str, theirs: str) -> tuple[str, list[str]]:
+        """The merged tree of two commits (nothing touched) and its conflicted paths."""
+        status, out, err = self._repo.git.execute(
+            ["git", "merge-tree", "--write-tree", "--name-only", "-z", ours, theirs],
+            with_exceptions=False,
+            with_extended_output=True,
+            strip_newline_in_stdout=False,
+        )
+        if status not in (0, 1):
+            raise ReleaseFailure(
+                f"git merge-tree failed (git 2.38 or newer needed): "
+                f"{_first_line(str(err)) or status}"
+            )
+        tree, _, rest = str(out).partition("\0")
+        conflicted = rest.split("\0\0", 1)[0].split("\0") if status == 1 else []
+        return tree, sorted({name for name in conflicted if name})
+
+    def tree_with(self, tree: str, files: dict[str, str]) -> str:
+        """`tree` with the given files' contents replaced (a new tree object)."""
+        with tempfile.TemporaryDirectory(prefix="release-index-") as folder:
+            env = {"GIT_INDEX_FILE": os.path.join(folder, "index")}
+            self._git("read_tree", tree, env=env)
+            for number, (path, text) in enumerate(files.items()):
+                content = Path(folder, f"blob-{number}")
+                content.write_text(text, encoding="utf-8")
+                blob = self._git("hash_object", "-w", "--path", path, str(content))
+                self._git(
+                    "update_index",
+                    "--add",
+                    "--cacheinfo",
+                    f"100644,{blob},{path}",
+                    env=env,
+                )
+            return self._git("write_tree", env=env)
+
+    def commit_tree(self, tree: str, parents: list[str], message: str) -> str:
+        """A commit object (signed when commit.gpgSign says so); no ref moves."""
+        args = [arg for parent in parents for arg in ("-p", parent)]
+        return self._git(
+            "commit_tree",
+            tree,
+            *args,
+            "-m",
+            message.rstrip("\n"),
+            env=self._identity_env(),
+        )
 
     def _git(self, command: str, *args: str, env: dict[str, str] | None = None) -> str:
         """Run one git command; its failure becomes a one-line ReleaseFailure."""
@@ -184,6 +328,31 @@ class GitRepository:
 
 
 def _last_line(error: GitCommandError) -> str:
+    """git's last line of error, hints left out."""
     text = str(error.stderr).strip() or str(error.stdout).strip() or str(error)
-    lines = [line.strip(" '\"") for line in text.splitlines() if line.strip(" '\"")]
+    lines = [line.strip(" '\"") for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("hint:")]
     return lines[-1] if lines else str(error.status)
+
+
+def _last_plain_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("hint:")]
+    return lines[-1] if lines else "git push failed"
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _push_reason(stderr: str, reasons: list[str]) -> str:
+    """The remote's own words (`remote: GH006: ...`), else git's per-ref reason."""
+    for line in stderr.splitlines():
+        if line.startswith("remote:") and line.removeprefix("remote:").strip():
+            return line.strip()
+    useful = [r for r in reasons if not any(word in r for word in _ATOMIC)]
+    if useful:
+        return useful[0]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "git push failed"

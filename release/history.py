@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from release.conventional import RELEASE_COMMIT_PREFIX, is_release_commit
+from release.ownership import BUMP_TRAILER, RELEASE_COMMIT_PREFIX, SYNC_TRAILER
 from release.version import BumpLevel, MalformedVersion, Version
 
 # One record per commit, NUL-terminated (`git log -z`): "<sha> <parents>\n",
@@ -81,7 +81,7 @@ class CommitLog:
                 version = Version.parse(match[1])
             except MalformedVersion:
                 continue
-            if version.is_release:
+            if version.is_release and self._is_own(match.start()):
                 found.append((self._record_sha(match.start()), version))
         return found
 
@@ -90,11 +90,22 @@ class CommitLog:
         if needed not in self.text:
             return False
         for match in pattern.finditer(self.text):
-            start = self._record_start(match.start())
-            subject = self.text.index(SUBJECT, start) + 1
-            if not self.text.startswith(RELEASE_COMMIT_PREFIX, subject):
+            if not self._is_own(match.start()):
                 return True
         return False
+
+    def _is_own(self, position: int) -> bool:
+        """True when the record around `position` has the tool's title and trailer."""
+        start = self._record_start(position)
+        subject = self.text.index(SUBJECT, start) + 1
+        if not self.text.startswith(RELEASE_COMMIT_PREFIX, subject):
+            return False
+        end = self.text.find("\0", subject)
+        record = self.text[subject : end if end >= 0 else len(self.text)]
+        return any(
+            f"\n{trailer}\n" in f"{record}\n"
+            for trailer in (BUMP_TRAILER, SYNC_TRAILER)
+        )
 
     def _record_start(self, position: int) -> int:
         return self.text.rfind("\0", 0, position) + 1
@@ -111,14 +122,3 @@ def _parse_record(chunk: str) -> CommitRecord | None:
         return None
     sha, *parents = header.split()
     return CommitRecord(sha, len(parents) > 1, message.removeprefix(SUBJECT).strip())
-
-
-def release_commit_version(message: str) -> Version | None:
-    """The version a `chore(release): X [skip ci]` commit wrote (None if unreadable)."""
-    if not is_release_commit(message):
-        return None
-    words = message[len(RELEASE_COMMIT_PREFIX) :].split()
-    try:
-        return Version.parse(words[0] if words else "")
-    except MalformedVersion:
-        return None

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from release.errors import Refusal
 from release.version import BumpLevel, Version
 
 ZERO = Version(0, 0, 0)
+
+
+class PlanError(Exception):
+    """A rule of the contract forbids any version here (the CLI exits 2)."""
+
+
+class NotAbove(PlanError):
+    """The next version would not be above VERSION or the newest release tag."""
 
 
 def next_dev_version(
@@ -24,7 +31,7 @@ def next_dev_version(
     else:
         candidate = target.dev_build(1)
     if candidate <= current:
-        raise Refusal(
+        raise NotAbove(
             f"the next dev build {candidate} would not be above VERSION {current}"
         )
     return candidate
@@ -36,7 +43,7 @@ def next_release_version(
     """The release a release branch makes from `current`; above every release tag."""
     candidate = current.bumped(level) if current.is_release else current.release
     if newest_release is not None and candidate <= newest_release:
-        raise Refusal(
+        raise NotAbove(
             f"release {candidate} would not be above the newest release tag "
             f"{tag_prefix}{newest_release}"
         )

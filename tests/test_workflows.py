@@ -131,3 +131,81 @@ def test_least_privilege_and_pinned_actions(name: str) -> None:
             if uses.startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is pushes, job_name
             assert "github.event" not in str(step.get("run", "")), job_name
+
+
+# The newest releases in ../shared/vendor/github-actions/README.md, by commit id.
+NEWEST_ACTIONS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
+}
+VENDOR_README = ROOT.parent / "shared" / "vendor" / "github-actions" / "README.md"
+RELEASE_TOKEN = "${{ secrets.RELEASE_TOKEN || github.token }}"
+
+
+def test_actions_are_pinned_to_the_newest_vendored_releases() -> None:
+    text = "\n".join(path.read_text() for path in sorted(WORKFLOWS.glob("*.yml")))
+    uses = re.findall(r"uses: (actions/[\w-]+)@([0-9a-f]{40}) # (\S+)", text)
+    assert uses, "no actions/* step found"
+    for action, sha, tag in uses:
+        assert (sha, tag) == NEWEST_ACTIONS[action], (action, sha, tag)
+    if VENDOR_README.exists():  # CI clones main with shared/ beside it
+        vendored = VENDOR_README.read_text()
+        for sha, tag in NEWEST_ACTIONS.values():
+            assert f"{tag} = " in vendored and f"({sha})" in vendored
+
+
+def test_dependabot_keeps_the_pins_current_through_dev() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"]: update for update in config["updates"]}
+    assert "github-actions" in ecosystems
+    assert all(update["target-branch"] == "dev" for update in config["updates"])
+
+
+@pytest.mark.parametrize(
+    ("name", "job"), [("dev.yml", "version"), ("release.yml", "release")]
+)
+def test_images_are_built_only_for_a_version_this_run_made(name: str, job: str) -> None:
+    workflow = load(name)
+    versioning = workflow["jobs"][job]
+    assert versioning["outputs"]["changed"] == "${{ steps.bump.outputs.changed }}"
+    assert versioning["outputs"]["sha"] == "${{ steps.bump.outputs.sha }}"
+    image = workflow["jobs"]["image"]
+    assert image["needs"] == job
+    assert image["if"] == f"needs.{job}.outputs.changed == 'true'"
+    assert image["with"]["sha"] == f"${{{{ needs.{job}.outputs.sha }}}}"
+
+
+@pytest.mark.parametrize("name", ["dev.yml", "release.yml"])
+def test_a_guard_stops_runs_on_the_tools_own_commits(name: str) -> None:
+    jobs = load(name)["jobs"]
+    guard = jobs["guard"]
+    assert "python -m release own-commit" in runs(guard)
+    assert guard["outputs"]["own"] == "${{ steps.own.outputs.own }}"
+    assert steps(guard)[0]["with"]["fetch-depth"] == 0
+    assert jobs["checks"]["needs"] == "guard"
+    assert jobs["checks"]["if"] == "needs.guard.outputs.own != 'true'"
+
+
+def test_pushing_jobs_use_the_release_token_when_there_is_one() -> None:
+    for name, workflow in all_workflows().items():
+        for job_name, job in workflow["jobs"].items():
+            if "--push" in runs(job):
+                checkout = steps(job)[0]
+                assert checkout["with"]["token"] == RELEASE_TOKEN, (name, job_name)
+    text = "\n".join(path.read_text() for path in WORKFLOWS.glob("*.yml"))
+    assert "[skip ci]" not in text
+
+
+def test_back_merge_is_the_release_tools_sync_of_dev() -> None:
+    release = load("release.yml")
+    back_merge = release["jobs"]["back-merge"]
+    assert back_merge["needs"] == "release"
+    assert back_merge["if"] == "needs.release.outputs.released == 'true'"
+    checkout = steps(back_merge)[0]
+    assert checkout["with"]["ref"] == "dev" and checkout["with"]["fetch-depth"] == 0
+    command = runs(back_merge)
+    assert "python -m release sync --push" in command
+    # actions/checkout points origin/<this branch> at the run's event commit.
+    assert "origin/" not in command and "git merge" not in command
+    assert back_merge["outputs"]["synced"] == "${{ steps.sync.outputs.synced }}"

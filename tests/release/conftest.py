@@ -17,7 +17,8 @@ def git_environment(
     home = tmp_path_factory.mktemp("home")
     for name, value in isolated_git_environment(home).items():
         monkeypatch.setenv(name, value)
-    for name in ("GITHUB_REF_NAME", "GITHUB_OUTPUT", "GIT_DIR", "GIT_WORK_TREE"):
+    ci = ("GITHUB_ACTIONS", "GITHUB_SHA", "GITHUB_REF_NAME", "GITHUB_OUTPUT")
+    for name in (*ci, "GIT_DIR", "GIT_WORK_TREE"):
         monkeypatch.delenv(name, raising=False)
 
 

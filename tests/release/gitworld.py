@@ -144,3 +144,31 @@ def isolated_git_environment(home: Path) -> dict[str, str]:
         "GIT_CONFIG_NOSYSTEM": "1",
         "HOME": str(home),
     }
+
+
+def everything(clone: Clone) -> dict[str, object]:
+    """Branch, tags, index, work tree and any merge in progress: what must not move."""
+    files = {}
+    for name in ("VERSION", "CHANGELOG.md"):
+        path = clone.path / name
+        files[name] = path.read_bytes() if path.is_file() else None
+    return {
+        "head": clone.git("rev-parse", "HEAD"),
+        "branch": clone.git("symbolic-ref", "-q", "--short", "HEAD"),
+        "refs": clone.git("for-each-ref", "--format=%(refname) %(objectname)"),
+        "index": clone.git("ls-files", "--stage"),
+        "status": clone.git("status", "--porcelain", "--ignored"),
+        "files": files,
+        "merging": (clone.path / ".git" / "MERGE_HEAD").exists(),
+    }
+
+
+def write_hook(clone_or_bare: Path, name: str, body: str) -> None:
+    """An executable hook script in a work tree's .git/hooks (or a bare repo's)."""
+    hooks = clone_or_bare / ".git" / "hooks"
+    if not hooks.parent.is_dir():
+        hooks = clone_or_bare / "hooks"
+    hooks.mkdir(exist_ok=True)
+    hook = hooks / name
+    hook.write_text("#!/bin/sh\n" + body)
+    hook.chmod(0o755)

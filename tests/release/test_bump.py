@@ -52,7 +52,9 @@ def test_release_twice_changes_nothing_and_still_reports_released(
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     assert dev.bump() == "0.1.1"
     assert (dev.git("rev-parse", "HEAD"), dev.tags()) == (head, tags)
-    assert output.read_text() == "version=0.1.1\nprevious=0.1.1\nreleased=true\n"
+    assert output.read_text() == (
+        f"version=0.1.1\nprevious=0.1.1\nreleased=true\nchanged=false\nsha={head}\n"
+    )
 
 
 def test_tag_at_head_is_idempotent_even_without_a_release_commit(
@@ -70,6 +72,7 @@ def test_github_output_on_dev_and_on_master(
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     dev.commit("fix: one")
     dev.bump()
+    dev_build = dev.git("rev-parse", "HEAD")
     dev.checkout("master")
     dev.git("merge", "-q", "--no-ff", "--no-edit", "dev")
     monkeypatch.setenv("GITHUB_REF_NAME", "master")
@@ -78,9 +81,13 @@ def test_github_output_on_dev_and_on_master(
         "version=0.1.1-dev.1",
         "previous=0.1.0",
         "released=false",
+        "changed=true",
+        f"sha={dev_build}",
         "version=0.1.1",
         "previous=0.1.1-dev.1",
         "released=true",
+        "changed=true",
+        f"sha={dev.git('rev-parse', 'HEAD')}",
     ]
 
 

@@ -23,9 +23,12 @@ def test_bump_push_as_a_process_writes_github_output(
     )
     assert (result.code, result.out) == (0, "0.2.0-dev.1\n")
     assert "0.1.0 -> 0.2.0-dev.1" in result.err
-    assert output.read_text() == "version=0.2.0-dev.1\nprevious=0.1.0\nreleased=false\n"
     remote = dev.git("ls-remote", "origin", "refs/heads/dev").split()[0]
     assert remote == dev.git("rev-parse", "HEAD")
+    assert output.read_text() == (
+        "version=0.2.0-dev.1\nprevious=0.1.0\nreleased=false\n"
+        f"changed=true\nsha={remote}\n"
+    )
 
 
 @pytest.mark.slow

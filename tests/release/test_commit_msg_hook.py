@@ -16,7 +16,7 @@ GOOD = [
     "feat: list notes by tag",
     "fix(api)!: drop v1 routes",
     "docs: readme\n\nLonger text.\n\nBREAKING CHANGE: none really",
-    "chore(release): 0.2.0 [skip ci]",
+    "chore(release): 0.2.0\n\nRelease-Tool: python -m release bump",
     "feat: with git's comments\n# Please enter the commit message\n",
     "fix: scissors\n# ------------------------ >8 ------------------------\ndiff here",
 ]

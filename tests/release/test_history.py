@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from release.conventional import bump_level
-from release.history import CommitLog, release_commit_version
+from release.history import CommitLog
+from release.ownership import BUMP_TRAILER, bump_message, titled_version
 from release.version import BumpLevel, Version
 
 TYPES = st.sampled_from(
@@ -29,7 +30,9 @@ BODY_LINES = st.sampled_from(
 def messages(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         version = draw(st.sampled_from(["0.2.0", "0.2.0-dev.3", "junk"]))
-        subject = f"chore(release): {version} [skip ci]"
+        subject = f"chore(release): {version}"
+        if draw(st.booleans()):  # the tool's own commit, trailer and all
+            return f"{subject}\n\n{BUMP_TRAILER}"
     else:
         subject = (
             draw(st.sampled_from(["", " "]))
@@ -68,18 +71,34 @@ def test_records_give_back_every_message(commits: list[str]) -> None:
 
 
 def test_release_commits_and_merges_are_recognised() -> None:
+    own = bump_message(Version(0, 3, 0)).strip()
+    own_dev = bump_message(Version(0, 3, 0, 1)).strip()
     text = (
         f"{'a' * 40} {'b' * 40} {'c' * 40}\n\x1fMerge branch 'dev'\n\0"
-        f"{'b' * 40} {'d' * 40}\n\x1fchore(release): 0.3.0 [skip ci]\n\0"
-        f"{'d' * 40} {'e' * 40}\n\x1fchore(release): 0.3.0-dev.1 [skip ci]\n\0"
-        f"{'e' * 40}\n\x1fchore(release): junk\n\0"
+        f"{'b' * 40} {'d' * 40}\n\x1f{own}\n\0"
+        f"{'d' * 40} {'e' * 40}\n\x1f{own_dev}\n\0"
+        f"{'e' * 40} {'f' * 40}\n\x1fchore(release): 0.4.0\n\0"
+        f"{'f' * 40}\n\x1fchore(release): junk\n\n{BUMP_TRAILER}\n\0"
     )
     log = CommitLog(text)
+    # A title alone is a person's commit: 0.4.0 is not a release the tool made.
     assert log.released_versions() == [("b" * 40, Version(0, 3, 0))]
-    assert [record.is_merge for record in log.records()] == [True, False, False, False]
+    assert [record.is_merge for record in log.records()] == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     assert log.bump_level() is BumpLevel.PATCH
     assert not CommitLog("") and CommitLog("").head() is None
-    assert release_commit_version("fix: no") is None
-    assert release_commit_version("chore(release): 1.0.0-dev.2 [skip ci]") == Version(
-        1, 0, 0, 2
+    assert titled_version("fix: no") is None
+    assert titled_version("chore(release): 1.0.0-dev.2") == Version(1, 0, 0, 2)
+
+
+def test_a_persons_release_titled_feature_counts() -> None:
+    text = (
+        f"{'a' * 40} {'b' * 40}\n\x1fchore(release): 0.3.1-dev.1\n\n"
+        "BREAKING CHANGE: a person wrote this\n\0"
     )
+    assert CommitLog(text).bump_level() is BumpLevel.MAJOR

@@ -87,7 +87,7 @@ def test_two_concurrent_dev_bumps_both_land(tmp_path: Path, gated: bool) -> None
         git(origin, "merge-base", "--is-ancestor", sha, tip)
     subjects = git(origin, "log", "--format=%s", "refs/heads/dev").splitlines()
     for version in (version_a, version_b):
-        assert f"chore(release): {version} [skip ci]" in subjects
+        assert f"chore(release): {version}" in subjects
     assert_only_fast_forwards(origin, "dev")
     if gated:
         assert (version_b, version_a) == ("0.2.0-dev.1", "0.2.0-dev.2")
@@ -131,7 +131,7 @@ def test_a_conflicting_remote_fails_cleanly_without_forcing(tmp_path: Path) -> N
     assert (a.git("rev-parse", "HEAD"), a.version) == (head, "0.1.0\n")
     assert a.git("status", "--porcelain") == ""
     assert git(origin, "log", "-1", "--format=%s", "dev") == (
-        "chore(release): 0.1.1-dev.1 [skip ci]"
+        "chore(release): 0.1.1-dev.1"
     )
 
 

@@ -12,7 +12,7 @@ from packaging.version import Version as Pep440Version
 from release.changelog import DEFAULT_HEADER, prepend_section, render_section
 from release.conventional import bump_level, parse_message
 from release.errors import Refusal
-from release.policy import next_dev_version, next_release_version
+from release.policy import PlanError, next_dev_version, next_release_version
 from release.settings import BranchRole, Settings, load_settings
 from release.version import BumpLevel, MalformedVersion, Version
 
@@ -81,7 +81,7 @@ def test_next_dev_version(
 
 
 def test_next_dev_version_must_rise() -> None:
-    with pytest.raises(Refusal, match="would not be above VERSION 0.3.0"):
+    with pytest.raises(PlanError, match="would not be above VERSION 0.3.0"):
         next_dev_version(
             Version.parse("0.3.0"), Version.parse("0.1.0"), BumpLevel.PATCH
         )
@@ -93,7 +93,7 @@ def test_next_dev_version_is_always_higher(
 ) -> None:
     try:
         candidate = next_dev_version(current, newest, level)
-    except Refusal:
+    except PlanError:
         return
     assert candidate > current and not candidate.is_release
     assert newest is None or candidate > newest
@@ -107,7 +107,7 @@ def test_next_release_version() -> None:
     assert next_release_version(v("0.2.0"), v("0.2.0"), BumpLevel.MINOR, "v") == v(
         "0.3.0"
     )
-    with pytest.raises(Refusal, match="tag v0.2.0"):
+    with pytest.raises(PlanError, match="tag v0.2.0"):
         next_release_version(v("0.2.0-dev.1"), v("0.2.0"), BumpLevel.PATCH, "v")
 
 
@@ -139,7 +139,12 @@ def test_parse_message(
 
 def test_bump_level_ignores_release_commits_and_defaults_to_patch() -> None:
     assert bump_level([]) is BumpLevel.PATCH
-    tool_commit = "chore(release): 2.0.0 [skip ci]\n\nBREAKING CHANGE: not ours"
+    tool_commit = (
+        "chore(release): 2.0.0\n\nBREAKING CHANGE: not ours\n\n"
+        "Release-Tool: python -m release bump"
+    )
+    persons = "chore(release): 2.0.0\n\nBREAKING CHANGE: a person's"
+    assert bump_level([persons]) is BumpLevel.MAJOR
     assert bump_level([tool_commit, "fix: a"]) is BumpLevel.PATCH
     assert bump_level(["docs: a", "feat: b", "fix: c"]) is BumpLevel.MINOR
     assert bump_level(["feat!: a", "feat: b"]) is BumpLevel.MAJOR

@@ -100,7 +100,7 @@ def test_push_to_dev_before_the_release(
 ) -> None:
     row = example[message]
     assert row.version == f"{version}\n"
-    assert row.head_subject == f"chore(release): {version} [skip ci]"
+    assert row.head_subject == f"chore(release): {version}"
     assert row.origin_matches_head
     assert row.tags == ["v0.1.0"] and row.changelog == ""
 
@@ -109,7 +109,7 @@ def test_merge_dev_into_master_releases_0_2_0(example: dict[str, Snapshot]) -> N
     row = example["merge dev into master"]
     assert row.version == "0.2.0\n"
     assert row.tags == row.origin_tags == ["v0.1.0", "v0.2.0"]
-    assert row.head_subject == "chore(release): 0.2.0 [skip ci]"
+    assert row.head_subject == "chore(release): 0.2.0"
     assert row.origin_matches_head
     section = row.changelog.split("## [0.2.0] - ", 1)[1]
     features, fixes = section.index("### Features"), section.index("### Bug fixes")

@@ -1,0 +1,172 @@
+"""`sync`: the newest release merged into dev on real repositories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from release.changelog import merge_changelogs
+from tests.release.gitworld import Clone, everything, git, write_hook
+
+# What GitHub's receive side says; git prefixes the hook's stderr with "remote: ".
+GH006 = "echo 'GH006: Protected branch update failed for refs/heads/dev.' >&2\nexit 1\n"
+
+
+def release_from_dev(clone: Clone, *messages: str) -> str:
+    """Commit `messages` on dev with a build each, merge into master, release."""
+    clone.checkout("dev")
+    for message in messages:
+        clone.commit(message)
+        clone.bump()
+    clone.checkout("master")
+    clone.git("merge", "-q", "--no-ff", "--no-edit", "dev")
+    version = clone.bump()
+    clone.checkout("dev")
+    return version
+
+
+def test_a_dev_that_built_nothing_since_the_cut_takes_the_release(
+    dev: Clone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert release_from_dev(dev, "fix: handle empty tags", "feat: tags") == "0.2.0"
+    output = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    result = dev.release("sync")
+    assert (result.code, result.out) == (0, "0.2.0\n"), result.err
+    assert "merged v0.2.0 into dev, VERSION 0.2.0" in result.err
+    assert dev.version == "0.2.0\n"
+    assert (
+        dev.git("log", "-1", "--format=%s") == "chore(release): merge v0.2.0 into dev"
+    )
+    assert dev.git("rev-parse", "HEAD^2") == dev.git("rev-parse", "v0.2.0^{commit}")
+    assert dev.changelog.count("## [0.2.0]") == 1
+    head = dev.git("rev-parse", "HEAD")
+    assert output.read_text() == f"synced=true\nversion=0.2.0\nsha={head}\n"
+    assert dev.git("status", "--porcelain") == ""
+    # The worked example goes on from here: the next fix starts a new cycle.
+    again = dev.release("bump")
+    assert "merge of a release" in again.err and dev.version == "0.2.0\n"
+    dev.commit("fix: cache key")
+    assert dev.bump() == "0.2.1-dev.1"
+
+
+def test_dev_ahead_keeps_its_version_and_every_section_once(dev: Clone) -> None:
+    release_from_dev(dev, "fix: one")
+    assert dev.release("sync").code == 0
+    dev.commit("feat: two")
+    assert dev.bump() == "0.2.0-dev.1"
+    changelog = dev.path / "CHANGELOG.md"
+    text = changelog.read_text()
+    marker = "## [0.1.1]"
+    changelog.write_text(
+        text.replace(marker, "## [Unreleased]\n\n- two is coming\n\n" + marker)
+    )
+    dev.git("commit", "-qam", "docs: unreleased notes")
+    assert dev.bump() == "0.2.0-dev.2"
+    dev.checkout("master")
+    dev.commit("fix: hotfix")
+    assert dev.bump() == "0.1.2"
+    dev.checkout("dev")
+    result = dev.release("sync")
+    assert result.code == 0, result.err
+    assert dev.version == "0.2.0-dev.2\n"
+    log = dev.changelog
+    assert log.count("## [0.1.2]") == 1 and log.count("## [0.1.1]") == 1
+    assert log.count("- two is coming") == 1
+    assert log.index("[Unreleased]") < log.index("[0.1.2]") < log.index("[0.1.1]")
+    assert "<<<<<<<" not in log and dev.git("status", "--porcelain") == ""
+    dev.commit("fix: three")
+    assert dev.bump() == "0.2.0-dev.3"
+
+
+def test_any_other_conflict_leaves_everything_as_it_was(dev: Clone) -> None:
+    for branch, text in (("dev", "dev's words\n"), ("master", "master's words\n")):
+        dev.checkout(branch)
+        (dev.path / "README.txt").write_text(text)
+        dev.git("add", "README.txt")
+        dev.commit("docs: readme")
+        dev.bump()
+    dev.checkout("dev")
+    before = everything(dev)
+    result = dev.release("sync")
+    assert (result.code, result.out) == (2, "")
+    assert result.err.count("\n") == 1
+    assert "v0.1.1 conflicts with dev in README.txt" in result.err
+    assert everything(dev) == before
+
+
+def test_nothing_to_merge_writes_nothing(
+    dev: Clone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    before = everything(dev)
+    result = dev.release("sync", "--push")
+    assert (result.code, result.out) == (0, "0.1.0\n")
+    assert "dev already contains v0.1.0: nothing to merge" in result.err
+    assert everything(dev) == before
+    assert output.read_text().startswith("synced=false\n")
+
+
+def test_sync_runs_only_on_the_dev_branch(project: Clone) -> None:
+    before = everything(project)
+    result = project.release("sync")
+    assert result.code == 2 and "checked out, not master" in result.err
+    assert everything(project) == before
+
+
+def test_push_retries_when_dev_moved(dev: Clone, tmp_path: Path) -> None:
+    release_from_dev(dev, "feat: one")
+    dev.git("push", "-q", "origin", "master", "dev", "--tags")
+    other = Clone(tmp_path / "other")
+    git(
+        tmp_path,
+        "clone",
+        "-q",
+        "-b",
+        "dev",
+        str(tmp_path / "origin.git"),
+        str(other.path),
+    )
+    moved = other.commit("docs: pushed meanwhile")
+    other.git("push", "-q", "origin", "dev")
+    result = dev.release("sync", "--push")
+    assert result.code == 0, result.err
+    assert "moved while merging v0.2.0" in result.err
+    tip = dev.git("ls-remote", "origin", "refs/heads/dev").split()[0]
+    assert tip == dev.git("rev-parse", "HEAD")
+    for commit in (moved, "v0.2.0"):
+        dev.git("merge-base", "--is-ancestor", commit, tip)
+
+
+def test_a_refused_push_fails_in_one_line_and_takes_the_merge_back(
+    dev: Clone, tmp_path: Path
+) -> None:
+    release_from_dev(dev, "feat: one")
+    dev.git("push", "-q", "origin", "master", "dev", "--tags")
+    write_hook(tmp_path / "origin.git", "pre-receive", GH006)
+    before = everything(dev)
+    result = dev.release("sync", "--push")
+    assert result.code == 1 and result.err.count("\n") == 1
+    assert "remote: GH006: Protected branch update failed" in result.err
+    assert everything(dev) == before
+
+
+def test_changelog_merge_keeps_each_release_once_newest_first() -> None:
+    ours = (
+        "# Changelog\n\n## [Unreleased]\n\n- soon\n\n"
+        "## [0.2.0] - 2026-01-02\n\n- b\n\n## [0.1.0] - 2026-01-01\n\n- a\n"
+    )
+    released = (
+        "# Changelog\n\n## [0.2.1] - 2026-01-03\n\n- c\n\n"
+        "## [0.2.0] - 2026-01-02\n\n- b (as released)\n\n"
+        "## [0.1.0] - 2026-01-01\n\n- a\n"
+    )
+    assert merge_changelogs(ours, released) == (
+        "# Changelog\n\n## [Unreleased]\n\n- soon\n\n"
+        "## [0.2.1] - 2026-01-03\n\n- c\n\n"
+        "## [0.2.0] - 2026-01-02\n\n- b (as released)\n\n"
+        "## [0.1.0] - 2026-01-01\n\n- a\n"
+    )
+    assert merge_changelogs("", "## [0.1.0] - x\n\n- a\n").startswith("# Changelog")
