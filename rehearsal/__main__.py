@@ -148,6 +148,7 @@ def rehearse(
         variables={"CHECKS": "reduced", **production.variables(OWNER_REPO)},
         env=production.runner_env(),
     )
+    stack.callback(act.stop)
     github = GitHub(act, origin_url, folder)
     scenario = parts.scenario = Scenario(clone, github, production, released, say)
     for cycle in [scenario.cycle_1, scenario.cycle_2, scenario.cycle_3][: args.cycles]:

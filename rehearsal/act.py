@@ -173,6 +173,12 @@ class Act:
     variables: Mapping[str, str]
     env: Mapping[str, str]
     concurrent_jobs: int = 2
+    running: set[subprocess.Popen[bytes]] = field(default_factory=set)
+
+    def stop(self) -> None:
+        """Stop every act still running (a run in another thread, on Ctrl-C)."""
+        for process in list(self.running):
+            stop_process(process, timeout=10)
 
     def run(
         self, workflow: str, event_name: str, event: Mapping[str, object], work: Path
@@ -193,10 +199,12 @@ class Act:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its steps too are stopped as one group
             )
+            self.running.add(process)
             try:
                 code = process.wait()
             finally:
                 stop_process(process, timeout=10)
+                self.running.discard(process)
         return RunResult(
             workflow=workflow,
             event=event_name,
@@ -243,7 +251,8 @@ class Act:
         return argv
 
     def _environment(self, run_dir: Path) -> dict[str, str]:
-        env = dict(os.environ)
+        # A fresh runner's environment: nothing of a CI this rehearsal may run in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
         for name in (
             "DOCKER_HOST",
             "VIRTUAL_ENV",

@@ -48,6 +48,8 @@ class GitHub:
     origin_url: str
     folder: Path
     runs: list[Run] = field(default_factory=list)
+    # Each branch's tip as of the last push a run was started for.
+    known: dict[str, str] = field(default_factory=dict)
 
     def workflow_for(self, branch: str) -> str:
         """The workflow file a push to branch starts."""
@@ -89,8 +91,35 @@ class GitHub:
             git(target, "reset", "-q", "--hard", sha)
         return target
 
+    def tip(self, branch: str) -> str:
+        """The origin's tip of branch now."""
+        line = git(self.folder, "ls-remote", self.origin_url, f"refs/heads/{branch}")
+        return line.split()[0] if line else "0" * 40
+
+    def bot_pushes(self, step: str) -> list[Run]:
+        """Runs for what the workflows pushed themselves (RELEASE_TOKEN starts them).
+
+        GitHub keeps one pending run per concurrency group, the newest: so one run
+        per branch, for its newest tip, as long as the runs keep pushing.
+        """
+        started = []
+        for _ in range(3):
+            moved = {
+                branch: sha
+                for branch in ("dev", "master")
+                if (sha := self.tip(branch)) != self.known.get(branch, sha)
+            }
+            if not moved:
+                break
+            for branch, sha in moved.items():
+                started.append(
+                    self.on_push(f"{step} (bot)", branch, self.known[branch], sha)
+                )
+        return started
+
     def on_push(self, step: str, branch: str, before: str, after: str) -> Run:
         """Run the workflow a push starts (none for `[skip ci]`); record the row."""
+        self.known[branch] = after
         event = self.push_event(branch, before, after)
         head = event["head_commit"]
         assert isinstance(head, dict)

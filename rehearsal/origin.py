@@ -122,6 +122,7 @@ def clone_env(path: Path) -> dict[str, str]:
     """The environment to run the clone's own `python -m release` in."""
     import os
 
-    env = dict(os.environ)
+    # Outside any CI: a GITHUB_* variable would make the tool act for that run.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     env["PYTHONPATH"] = str(path)
     return env

@@ -63,6 +63,17 @@ class Scenario:
         assert run.result is not None
         expect(run.passed, f"{run.event}: failed, log {run.result.log}")
 
+    def bots(self, step: str) -> None:
+        """The workflows' own pushes start runs whose guard stops them at once."""
+        tags = self.image_tags()
+        for run in self.github.bot_pushes(step):
+            self.run_passed(run)
+            assert run.result is not None
+            ran = {job.rsplit("/", 1)[-1] for job in run.result.jobs}
+            expect(ran == {"guard"}, f"{run.event}: the tool's own commit ran {ran}")
+            self.say(f"{step}: {run.event}: the guard stopped it (own commit)")
+        expect(self.image_tags() == tags, f"{step}: an own commit made an image")
+
     # --- steps ------------------------------------------------------------------
 
     def dev_push(self, step: str, message: str, expected: str) -> Run:
@@ -71,6 +82,7 @@ class Scenario:
         before, after = self.clone.push("dev")
         run = self.github.on_push(step, "dev", before, after)
         self.run_passed(run)
+        self.bots(step)
         version = self.version_on("dev")
         expect(
             version == expected, f"{step}: dev has VERSION {version}, not {expected}"
@@ -97,6 +109,7 @@ class Scenario:
             after = self.clone.git("rev-parse", "master")
             run = self.github.on_push(step, "master", before, after)
         self.run_passed(run)
+        self.bots(step)
         self.check_release(step, expected)
         self.check_back_merge(step, expected)
         self.check_swarm(step, expected)
@@ -169,19 +182,21 @@ class Scenario:
             "2.1 dev push (feat)", "feat: rehearsal feature two", f"{minor}-dev.1"
         )
         before, after = self.merge_and_push("dev", minor)
-        outcome: dict[str, Run] = {}
-        release = threading.Thread(
-            target=lambda: outcome.setdefault(
-                "run",
-                self.github.on_push(
-                    "2.2 merge dev into master", "master", before, after
-                ),
-            )
-        )
+        outcome: dict[str, Run | BaseException] = {}
+
+        def release_run() -> None:
+            try:
+                step = "2.2 merge dev into master"
+                outcome["run"] = self.github.on_push(step, "master", before, after)
+            except BaseException as error:  # handed to the main thread
+                outcome["run"] = error
+
         earlier = set(self.github.act.folder.glob("run-*-release"))
+        release = threading.Thread(target=release_run, daemon=True)
         release.start()
         # The race: a push to dev lands once the release run's release job started.
         wait_until(lambda: self.release_job_started(earlier), 600, "the release job")
+        dev_version = self.version_on("dev")
         self.clone.commit_change("dev", "fix: rehearsal fix during the release", "2.3")
         dev_before, dev_after = self.clone.push("dev")
         racing = self.github.on_push(
@@ -189,10 +204,27 @@ class Scenario:
         )
         release.join()
         self.run_passed(racing)
-        self.released_run("2.2 merge dev into master", minor, outcome["run"])
-        history = self.clone.git("log", "--format=%H", "origin/dev")
-        expect(dev_after in history.split(), "2.3: the racing push was lost from dev")
-        self.say("2.3: the push made during the release is on dev, checked and built")
+        run = outcome["run"]
+        if isinstance(run, BaseException):
+            raise run
+        self.released_run("2.2 merge dev into master", minor, run)
+        self.check_racing_push(dev_after, dev_version, minor)
+
+    def check_racing_push(self, sha: str, before: str, released: str) -> None:
+        """The push made during the release: on dev, built, not in the release."""
+        expect(self.clone.is_ancestor(sha, "origin/dev"), "2.3: the push was lost")
+        expect(
+            not self.clone.is_ancestor(sha, f"v{released}"),
+            f"2.3: the push went into v{released} without its own checks",
+        )
+        builds = [
+            tag
+            for tag in self.image_tags()
+            if "-dev." in tag and Version(tag) > Version(before)
+        ]
+        expect(bool(builds), f"2.3: no dev build after {before} in the registry")
+        self.made.append(f"{builds[-1]} (dev build of the push during the release)")
+        self.say(f"2.3: the push during the release is on dev, built as {builds[-1]}")
 
     def cycle_3(self) -> None:
         patch = bump(self.released, "patch")
