@@ -143,6 +143,8 @@ def rehearse(
         secrets={
             "GITHUB_TOKEN": secrets.token_hex(16),
             "REGISTRY_READ_TOKEN": secrets.token_hex(16),
+            # A token whose pushes start workflows (GITHUB_TOKEN's do not).
+            "RELEASE_TOKEN": secrets.token_hex(16),
             **production.ssh_secrets(),
         },
         variables={"CHECKS": "reduced", **production.variables(OWNER_REPO)},
