@@ -144,22 +144,27 @@ def job_results(log: Path) -> dict[str, str]:
 
 
 def step_lines(log: Path, marker: str) -> list[str]:
-    """Lines the steps printed that contain `marker` (e.g. `rehearsal runner:`)."""
+    """Lines the steps printed that start with `marker` (`rehearsal runner:`)."""
     found = []
     for line in log.read_text(errors="replace").splitlines():
         try:
             message = str(json.loads(line).get("msg", ""))
         except (ValueError, AttributeError):
             continue
-        if marker in message:
-            found.append(message.strip().lstrip("| ").strip())
+        line = message.strip().lstrip("| ").strip()
+        if line.startswith(marker):  # not the step's script, echoed as it starts
+            found.append(line)
     return found
 
 
-def workflow_jobs(path: Path) -> list[str]:
-    """The job ids of a workflow file."""
+def load_workflow(path: Path) -> dict[str, object]:
+    """A workflow file, with YAML 1.1's `on` (read as True) back under "on"."""
     data = yaml.safe_load(path.read_text())
-    return list(data.get("jobs", {}))
+    if not isinstance(data, dict):
+        return {}
+    if True in data:
+        data["on"] = data.pop(True)
+    return {str(key): value for key, value in data.items()}
 
 
 @dataclass

@@ -1,19 +1,20 @@
-"""What GitHub does on a push: pick the workflow, build the event, start the run.
+"""What GitHub does on a push: pick the workflows, build the event, start the runs.
 
-A push whose head commit says `[skip ci]` starts nothing, as on GitHub. The workflow
-for a branch is the one its `on: push` selects: dev -> dev.yml, master -> release.yml,
+A push whose head commit says `[skip ci]` starts nothing, as on GitHub. The workflows
+a push starts are those whose `on: push` (branches, branches-ignore) selects the
+branch, read from the pushed commit: here dev -> dev.yml, master -> release.yml,
 anything else -> ci.yml.
 """
 
 from __future__ import annotations
 
 import subprocess  # nosec B404 - git clone of the pushed commit
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal.act import Act, RunResult, git
+from rehearsal.act import Act, RunResult, git, load_workflow
 
-WORKFLOWS = {"dev": "dev.yml", "master": "release.yml", "main": "release.yml"}
 # Jobs the rehearsal runs only in part or not at all, and why (shown in the table).
 LEFT_OUT = {
     "github-release": "gh release create calls GitHub's REST API (a stub gh answered)",
@@ -23,6 +24,30 @@ REDUCED = {
     "tests": "Python 3.11 only, embedded store: the mongo:7.0 service container "
     "cannot run here (CHECKS=reduced)",
 }
+
+
+def pushes_start(workflow: dict[str, object], branch: str) -> bool:
+    """True when the workflow's `on: push` selects a push to branch."""
+    on = workflow.get("on")
+    push = on.get("push", False) if isinstance(on, dict) else None
+    if push is None or push is False:
+        return isinstance(on, (str, list)) and "push" in on
+    if not isinstance(push, dict):
+        return True
+    if "branches" in push:
+        return any(fnmatchcase(branch, str(p)) for p in push["branches"])
+    ignored = push.get("branches-ignore", [])
+    return not any(fnmatchcase(branch, str(p)) for p in ignored)
+
+
+def started_by_push(checkout: Path, branch: str) -> list[str]:
+    """The workflow files of the pushed commit that a push to branch starts."""
+    folder = checkout / ".github" / "workflows"
+    return [
+        path.name
+        for path in sorted(folder.glob("*.y*ml"))
+        if pushes_start(load_workflow(path), branch)
+    ]
 
 
 @dataclass
@@ -50,10 +75,6 @@ class GitHub:
     runs: list[Run] = field(default_factory=list)
     # Each branch's tip as of the last push a run was started for.
     known: dict[str, str] = field(default_factory=dict)
-
-    def workflow_for(self, branch: str) -> str:
-        """The workflow file a push to branch starts."""
-        return WORKFLOWS.get(branch, "ci.yml")
 
     def push_event(self, branch: str, before: str, after: str) -> dict[str, object]:
         """The push payload GitHub sends (the fields the workflows and act read)."""
@@ -123,12 +144,15 @@ class GitHub:
         event = self.push_event(branch, before, after)
         head = event["head_commit"]
         assert isinstance(head, dict)
-        workflow = self.workflow_for(branch)
-        label = f"push {branch} {after[:7]} -> {workflow}"
+        checkout = self.checkout(branch, after)
+        workflows = started_by_push(checkout, branch)
+        label = f"push {branch} {after[:7]} -> {', '.join(workflows) or 'nothing'}"
         if "[skip ci]" in str(head["message"]):
             run = Run(step, label, None, "head commit says [skip ci]: no run")
+        elif len(workflows) != 1:
+            run = Run(step, label, None, f"{len(workflows)} workflows: not rehearsed")
         else:
-            result = self.act.run(workflow, "push", event, self.checkout(branch, after))
+            result = self.act.run(workflows[0], "push", event, checkout)
             run = Run(step, label, result)
         self.runs.append(run)
         return run
