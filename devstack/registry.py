@@ -7,6 +7,7 @@ an insecure registry by default). No authentication: `docker login` to it succee
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.request
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from devstack.processes import ServiceProcess
 CONFIG = """\
 version: 0.1
 log:
-  level: warn
+  level: error
   accesslog:
     disabled: true
 storage:
@@ -26,6 +27,7 @@ storage:
     enabled: false
 http:
   addr: {host}:{port}
+  secret: {secret}
 """
 
 
@@ -46,7 +48,9 @@ class RegistryServer(ServiceProcess):
         return f"{LOOPBACK}:{self.port}"
 
     def prepare(self, folder: Path) -> None:
-        config = CONFIG.format(folder=folder, host=LOOPBACK, port=self.port)
+        config = CONFIG.format(
+            folder=folder, host=LOOPBACK, port=self.port, secret=secrets.token_hex(16)
+        )
         (folder / "config.yml").write_text(config)
 
     def command(self, folder: Path) -> list[str]:
