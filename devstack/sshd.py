@@ -79,7 +79,8 @@ class SshServer(ServiceProcess):
     def command(self, folder: Path) -> list[str]:
         inner = (
             "mount -t tmpfs rehearsal-run /run && mkdir -m 755 /run/sshd"
-            f' && exec "{self.binary}" -D -E "{folder}/sshd.log" -f "{folder}/sshd_config"'
+            f' && exec "{self.binary}" -D -E "{folder}/sshd.log"'
+            f' -f "{folder}/sshd_config"'
         )
         return [self.unshare, "--mount", "--propagation", "private", "sh", "-c", inner]
 
