@@ -37,7 +37,10 @@ class Clone:
     def commit_change(self, branch: str, message: str, name: str) -> str:
         """A commit on `branch` (from origin) that touches docs/rehearsal/<name>."""
         self.git("fetch", "-q", "origin")
-        self.git("checkout", "-q", "-B", branch, f"origin/{branch}")
+        if self.remote_sha(branch) != "0" * 40:
+            self.git("checkout", "-q", "-B", branch, f"origin/{branch}")
+        else:  # a new branch, made by branch_from
+            self.git("checkout", "-q", branch)
         note = self.path / "docs" / "rehearsal" / f"{name}.md"
         note.parent.mkdir(parents=True, exist_ok=True)
         note.write_text(f"{message}\n")
