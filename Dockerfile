@@ -5,8 +5,9 @@
 
 ARG BASE_IMAGE=python:3.11-slim
 
-# Builder: every runtime dependency (pinned in pyproject.toml) as a wheel, installed into
-# a venv that the runtime stage copies; nothing of pip's cache or the wheels ships.
+# Builder: the service's runtime dependencies (pyproject's [project] dependencies, not
+# the tooling's extras) as wheels, installed into a venv that the runtime stage copies;
+# nothing of pip's cache or the wheels ships.
 FROM ${BASE_IMAGE} AS builder
 ARG CA_BUNDLE=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from app.config import ConfigError, load_settings  # noqa: E402
+# gunicorn puts its working directory (--chdir, by default the current one) on
+# sys.path before it reads this file, so `app` imports from the checkout or /app.
+from app.config import ConfigError, load_settings
 
 # Refuse bad settings once, in the master, in one line: workers would only respawn.
 try:

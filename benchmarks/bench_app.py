@@ -19,11 +19,8 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.wrk import WrkRun, run_wrk  # noqa: E402
-from tests.processes import GunicornServer, RedisServer  # noqa: E402
+from benchmarks.wrk import WrkRun, run_wrk
+from devstack import GunicornServer, RedisServer
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -68,7 +65,7 @@ def machine() -> str:
 def measure(work: Path) -> dict[str, WrkRun]:
     """Start both servers, seed them, and run every target ROUNDS times."""
     quiet = {"APP_ENV": "development", "LOG_LEVEL": "WARNING"}
-    with RedisServer(work) as redis:
+    with RedisServer() as redis:
         cached = GunicornServer(
             {
                 **quiet,

@@ -11,33 +11,16 @@ Run: `nox -s bench -- nginx`.
 from __future__ import annotations
 
 import statistics
-import subprocess  # nosec B404 # starts gunicorn, nginx and wrk
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # nginx/ and tests/ are not installed packages
-
-from nginx.local import (  # noqa: E402
-    find_binary,
-    loopback_port,
-    nginx_command,
-    running_nginx,
-    stop,
-    temporary_prefix,
-    wait_for_port,
-)
-from benchmarks.wrk import WrkRun, run_wrk  # noqa: E402
-from nginx.render import write_local_config  # noqa: E402
-from tests.nginx_standin_app import UPSTREAM_APP as ECHO_APP  # noqa: E402
-from tests.nginx_standin_app import gunicorn_command  # noqa: E402
-from tests.processes import GunicornServer, RedisServer  # noqa: E402
+from benchmarks.wrk import WrkRun, run_wrk
+from devstack import GunicornServer, NginxServer, RedisServer
+from devstack.gunicorn import echo_server
 
 ECHO_PATH = "/api/notes/1"
 CONNECTIONS, THREADS, SECONDS, WARMUP_SECONDS, ROUNDS = 32, 2, 5, 2, 5
@@ -57,34 +40,14 @@ class Result:
     p99_ms: float
 
 
-@contextmanager
-def running_gunicorn(app: str, port: int) -> Iterator[None]:
-    """`app` under gunicorn, 2 workers x 4 threads like gunicorn.conf.py."""
-    process = subprocess.Popen(  # nosec B603 # fixed argv
-        gunicorn_command(port, app, workers=2, threads=4),
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(process, port, "gunicorn")
-        yield
-    finally:
-        stop(process)
-
-
-@contextmanager
-def running_keepalive_nginx(upstream_port: int, listen_port: int) -> Iterator[None]:
+class KeepaliveNginx(NginxServer):
     """The project's config with proxy_pass swapped for a keep-alive upstream block."""
-    variables = {
-        "NGINX_LISTEN": f"127.0.0.1:{listen_port}",
-        "NGINX_UPSTREAM_HOST": "127.0.0.1",
-        "NGINX_UPSTREAM_PORT": str(upstream_port),
-        "NGINX_RESOLVER": "127.0.0.1",
-        **RAISED_LIMITS,
-    }
-    with temporary_prefix("nginx-keepalive") as prefix:
-        config = write_local_config(prefix, variables)
-        server = prefix / "conf.d" / "default.conf"
+
+    name = "nginx-keepalive"
+
+    def render(self, folder: Path) -> None:
+        super().render(folder)
+        server = folder / "conf.d" / "default.conf"
         text = (
             server.read_text()
             .replace(
@@ -92,28 +55,9 @@ def running_keepalive_nginx(upstream_port: int, listen_port: int) -> Iterator[No
             )
             .replace('Connection "close";', 'Connection "";')
         )
-        block = (
-            f"upstream keepalive {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}"
-        )
+        upstream = self.variables["NGINX_UPSTREAM_PORT"]
+        block = f"upstream keepalive {{ server 127.0.0.1:{upstream}; keepalive 32; }}"
         server.write_text(f"{block}\n{text}")
-        binary = find_binary("nginx", "nginx")
-        process = subprocess.Popen(  # nosec B603 # fixed argv
-            nginx_command(binary, config), stdin=subprocess.DEVNULL
-        )
-        try:
-            wait_for_port(process, listen_port, "nginx (keep-alive variant)")
-            yield
-        finally:
-            stop(process)
-
-
-def distinct_ports(count: int, avoid: int) -> list[int]:
-    """`count` different free loopback ports, none `avoid` (probes may repeat)."""
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(loopback_port())
-        ports.discard(avoid)
-    return sorted(ports)
 
 
 def load(port: int, path: str, seconds: int) -> WrkRun:
@@ -128,16 +72,15 @@ def measure(label: str, upstream: int, path: str) -> list[Result]:
     All three run at once and are measured in interleaved rounds, so a noisy
     neighbour on the shared machine hits each path alike; medians are reported.
     """
-    proxied, keepalive = distinct_ports(2, avoid=upstream)
-    ports = {
-        f"{label}: direct": upstream,
-        f"{label}: nginx as shipped (re-resolving)": proxied,
-        f"{label}: nginx, upstream block + keepalive": keepalive,
-    }
-    samples: dict[str, list[WrkRun]] = {name: [] for name in ports}
     with ExitStack() as stack:
-        stack.enter_context(running_nginx(upstream, proxied, RAISED_LIMITS))
-        stack.enter_context(running_keepalive_nginx(upstream, keepalive))
+        proxied = stack.enter_context(NginxServer(upstream, RAISED_LIMITS))
+        keepalive = stack.enter_context(KeepaliveNginx(upstream, RAISED_LIMITS))
+        ports = {
+            f"{label}: direct": upstream,
+            f"{label}: nginx as shipped (re-resolving)": proxied.port,
+            f"{label}: nginx, upstream block + keepalive": keepalive.port,
+        }
+        samples: dict[str, list[WrkRun]] = {name: [] for name in ports}
         for port in ports.values():
             load(port, path, WARMUP_SECONDS)
         for _ in range(ROUNDS):
@@ -171,7 +114,7 @@ def main() -> None:
     """The real app's cached GET, then the bare echo, each direct and via nginx."""
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as folder:
         work = Path(folder)
-        with RedisServer(work) as redis:
+        with RedisServer() as redis:
             settings = {
                 "APP_ENV": "development",
                 "LOG_LEVEL": "WARNING",
@@ -182,9 +125,8 @@ def main() -> None:
             with GunicornServer(settings, workers=2) as app_server:
                 path = cached_note_path(app_server.url)
                 results = measure("app, cached GET", app_server.port, path)
-    echo_port = loopback_port()
-    with running_gunicorn(ECHO_APP, echo_port):
-        results += measure("WSGI echo", echo_port, ECHO_PATH)
+    with echo_server(threads=4) as echo:  # 2 workers x 4 threads, as gunicorn.conf.py
+        results += measure("WSGI echo", echo.port, ECHO_PATH)
     print(
         f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s --latency;"
         f" median of {ROUNDS} interleaved rounds"

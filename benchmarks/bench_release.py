@@ -140,7 +140,7 @@ def build_repository(commits: int) -> Path:
 
 def child_environment() -> dict[str, str]:
     """The tools' environment: bytecode caches allowed, as on a normal install."""
-    environment = dict(os.environ, PYTHONPATH=str(ROOT))
+    environment = dict(os.environ)  # `release` is installed with the project
     environment.pop("PYTHONDONTWRITEBYTECODE", None)
     environment.pop("GITHUB_REF_NAME", None)
     environment.pop("GITHUB_OUTPUT", None)

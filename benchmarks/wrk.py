@@ -6,7 +6,7 @@ import re
 import subprocess  # nosec B404 - runs wrk against loopback
 from dataclasses import dataclass
 
-from nginx.local import find_binary
+from devstack import find_binary
 
 UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 

@@ -1,8 +1,15 @@
-"""Fixtures shared by the suite: real redis-server, gunicorn, a fresh app per test."""
+"""Fixtures shared by the suite: real redis-server, gunicorn, a fresh app per test.
+
+Also the one place that decides what a missing service binary means: devstack raises
+MissingBinary (naming the Debian package); a test then skips, or fails when
+PREWORK_REQUIRE_SERVICES=1 (CI), where every service must be installed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Generator, Iterator
+from typing import NoReturn
 from pathlib import Path
 
 import pytest
@@ -10,15 +17,47 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.processes import GunicornServer, RedisServer
+from devstack import GunicornServer, MissingBinary, RedisServer
 
 AppFactory = Callable[..., Flask]
 
 
+def services_required() -> bool:
+    """True when a missing binary must fail the run instead of skipping (CI)."""
+    return os.environ.get("PREWORK_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test naming the package, or fail under PREWORK_REQUIRE_SERVICES=1."""
+    if services_required():
+        pytest.fail(f"{reason} (PREWORK_REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A fixture's missing binary: skip or fail (see skip_or_fail)."""
+    try:
+        return (yield)
+    except MissingBinary as missing:
+        reason = str(missing)  # raised outside the handler: no chained traceback
+    skip_or_fail(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test's missing binary: skip or fail (see skip_or_fail)."""
+    try:
+        return (yield)
+    except MissingBinary as missing:
+        reason = str(missing)
+    skip_or_fail(reason)
+
+
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+def redis_server() -> Iterator[RedisServer]:
     """A redis-server of its own on a free loopback port, stopped after the test."""
-    with RedisServer(tmp_path) as server:
+    with RedisServer() as server:
         yield server
 
 

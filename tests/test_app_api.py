@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.store import is_note_id
+from devstack import free_port
 from tests.conftest import AppFactory
-from tests.support import free_port
 
 NOTE = {"title": "Groceries", "body": "milk", "tags": ["home", "todo"]}
 

@@ -12,9 +12,8 @@ from flask import Flask
 
 from app.cache import RedisNotesCache, ThrottledWarning
 from app.config import RedisSettings, Secret
+from devstack import RedisServer, free_port, wait_until
 from tests.conftest import AppFactory
-from tests.processes import RedisServer
-from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +120,7 @@ def test_password_comes_from_redis_password_file(
 ) -> None:
     password_file = tmp_path / "redis_password"
     password_file.write_text("p4ss-w0rd\n")
-    with RedisServer(tmp_path, password="p4ss-w0rd") as redis:
+    with RedisServer(password="p4ss-w0rd") as redis:
         client = cached_app(
             make_app, redis, REDIS_PASSWORD_FILE=str(password_file)
         ).test_client()
@@ -129,8 +128,8 @@ def test_password_comes_from_redis_password_file(
         assert [x_cache(client, note_id) for _ in range(2)] == ["MISS", "HIT"]
 
 
-def test_a_wrong_password_fails_open(make_app: AppFactory, tmp_path: Path) -> None:
-    with RedisServer(tmp_path, password="right") as redis:
+def test_a_wrong_password_fails_open(make_app: AppFactory) -> None:
+    with RedisServer(password="right") as redis:
         client = cached_app(make_app, redis, REDIS_PASSWORD="wrong").test_client()
         note_id = new_note(client)
         assert x_cache(client, note_id) == "BYPASS"

@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError, Secret, load_settings
-from tests.processes import ROOT
+from devstack.gunicorn import ROOT
 
 SECRET = "s3cr3t-value-never-shown"
 PRODUCTION = {

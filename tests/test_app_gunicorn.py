@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.processes import GunicornServer, RedisServer
-from nginx.local import port_open
-from tests.support import wait_until
+from devstack import GunicornServer, RedisServer, port_open, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.config import MongoSettings, Secret
 from app.store import EmbeddedNotesStore, MongoNotesStore, NotesStore, StoreUnavailable
-from tests.support import free_port
+from devstack import free_port
 
 
 @pytest.fixture(params=["embedded", "mongodb"])

@@ -19,7 +19,7 @@ import pytest
 
 from deploy.swarm import ServiceState, Task, image_matches
 from deploy.verify import fetch_identity, unverified_replicas
-from tests.support import require_binary
+from devstack import find_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 VALID = [
@@ -70,7 +70,7 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
 
 
 def test_an_unreachable_engine_fails_with_exit_1() -> None:
-    require_binary("docker", "docker.io")
+    find_binary("docker", "docker.io")
     env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
     result = run_cli(*VALID, env=env)
     assert result.returncode == 1

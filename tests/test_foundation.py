@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
 import shutil
 import subprocess  # nosec B404 - runs nox on temporary files
@@ -29,6 +31,8 @@ def pins(requirements: list[str]) -> dict[str, str]:
 
 def all_pyproject_pins() -> dict[str, str]:
     merged = pins(PYPROJECT["project"]["dependencies"])
+    for extra in PYPROJECT["project"]["optional-dependencies"].values():
+        merged.update(pins(extra))
     for requirements in PYPROJECT["dependency-groups"].values():
         merged.update(pins([r for r in requirements if isinstance(r, str)]))
     return merged
@@ -50,7 +54,8 @@ def test_requirements_txt_is_the_project_and_its_test_group() -> None:
         for line in (ROOT / "requirements.txt").read_text().splitlines()
         if line and not line.startswith("#")
     ]
-    assert lines[0] == "-e ."
+    # The release tool's extra too: the suite tests python -m release.
+    assert lines[0] == "-e .[release]"
     test_group = [
         r for r in PYPROJECT["dependency-groups"]["test"] if isinstance(r, str)
     ]
@@ -99,3 +104,52 @@ def test_lint_fails_on_code_black_would_change(lint_project: Path) -> None:
     result = run_lint(lint_project, "GREETING = 'hello'\n")
     assert result.returncode != 0
     assert "would reformat" in result.stdout + result.stderr
+
+
+def third_party_imports(package: str) -> set[str]:
+    """Top-level modules `package` imports that are neither stdlib nor the project's."""
+    own = {"app", "release", "nginx", "deploy", "devstack", "e2e"}
+    found: set[str] = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return {name for name in found - own if name not in sys.stdlib_module_names}
+
+
+def distributions(modules: set[str]) -> set[str]:
+    """The installed distributions (normalised names) that provide `modules`."""
+    provided = importlib.metadata.packages_distributions()
+    return {
+        re.sub(r"[-_.]+", "-", dist).lower()
+        for module in modules
+        for dist in provided[module]
+    }
+
+
+def requirement_names(requirements: list[str]) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", name) for name in pins(requirements)}
+
+
+@pytest.mark.parametrize(
+    ("package", "extra"), [("app", None), ("deploy", None), ("release", "release")]
+)
+def test_each_shipped_package_needs_only_its_own_dependencies(
+    package: str, extra: str | None
+) -> None:
+    """The image installs `dependencies` alone: app/ may import nothing else."""
+    project = PYPROJECT["project"]
+    allowed = requirement_names(project["dependencies"])
+    if extra is not None:
+        allowed |= requirement_names(project["optional-dependencies"][extra])
+    assert distributions(third_party_imports(package)) <= allowed
+
+
+def test_the_image_installs_the_service_dependencies_alone() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "['project']['dependencies']" in dockerfile
+    assert "optional-dependencies" not in dockerfile
+    service = requirement_names(PYPROJECT["project"]["dependencies"])
+    assert not {"gitpython", "packaging"} & service

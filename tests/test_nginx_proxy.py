@@ -7,7 +7,6 @@ import json
 import random
 import socket
 import struct
-import subprocess  # nosec B404 # starts gunicorn
 import threading
 import time
 from collections.abc import Iterator
@@ -19,20 +18,12 @@ from typing import Any
 
 import pytest
 
-from nginx.local import (
-    LocalNginx,
-    running_local_stack,
-    running_nginx,
-    stop,
-    wait_for_port,
-)
-from tests.nginx_standin_app import gunicorn_command
-from tests.processes import GunicornServer
-from tests.support import free_port, require_binary, wait_until
+from devstack import GunicornServer, NginxServer, find_binary, free_port, wait_until
+from devstack.gunicorn import echo_server
+from devstack.proxy import local_stack
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -94,14 +85,8 @@ def running_upstream(port: int) -> Iterator[int]:
 
     The real app behind nginx has its own test at the end of this module.
     """
-    process = subprocess.Popen(  # nosec B603 # fixed argv
-        gunicorn_command(port), cwd=ROOT, stdin=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(process, port, "gunicorn")
+    with echo_server(port):
         yield port
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -112,22 +97,20 @@ def upstream() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def proxy(upstream: int) -> Iterator[LocalNginx]:
+def proxy(upstream: int) -> Iterator[NginxServer]:
     """Stack defaults, except loopback addresses and a 1 s upstream timeout."""
-    require_binary("nginx", "nginx")
-    with running_nginx(
-        upstream, free_port(), {"NGINX_UPSTREAM_TIMEOUT": "1s"}
-    ) as nginx:
+    find_binary("nginx", "nginx")
+    with NginxServer(upstream, {"NGINX_UPSTREAM_TIMEOUT": "1s"}) as nginx:
         yield nginx
 
 
 @pytest.fixture(scope="module")
-def strict_proxy(upstream: int) -> Iterator[LocalNginx]:
+def strict_proxy(upstream: int) -> Iterator[NginxServer]:
     """Generous reads; one write per minute (burst 1); two concurrent requests per IP.
 
     Each test here uses its own client address (its own buckets) in 127.0.0.0/8.
     """
-    require_binary("nginx", "nginx")
+    find_binary("nginx", "nginx")
     limits = {
         "NGINX_RATE_LIMIT": "100r/s",
         "NGINX_RATE_BURST": "100",
@@ -135,11 +118,11 @@ def strict_proxy(upstream: int) -> Iterator[LocalNginx]:
         "NGINX_WRITE_BURST": "1",
         "NGINX_CONN_LIMIT": "2",
     }
-    with running_nginx(upstream, free_port(), limits) as nginx:
+    with NginxServer(upstream, limits) as nginx:
         yield nginx
 
 
-def log_entries(nginx: LocalNginx, count: int, **match: Any) -> list[dict[str, Any]]:
+def log_entries(nginx: NginxServer, count: int, **match: Any) -> list[dict[str, Any]]:
     """The access log entries whose fields equal `match`, once there are `count`.
 
     nginx writes a line after it has answered, so a reply can arrive before it.
@@ -156,7 +139,7 @@ def log_entries(nginx: LocalNginx, count: int, **match: Any) -> list[dict[str, A
     return wait_until(matching, timeout=10, what=f"{count} access log lines {match}")
 
 
-def test_app_receives_the_forwarded_client_identity(proxy: LocalNginx) -> None:
+def test_app_receives_the_forwarded_client_identity(proxy: NginxServer) -> None:
     reply = fetch(proxy.port, "/echo", headers={"Host": "notes.example"})
     seen = reply.json()
     headers = seen["headers"]
@@ -171,7 +154,7 @@ def test_app_receives_the_forwarded_client_identity(proxy: LocalNginx) -> None:
 
 
 def test_responses_carry_security_headers_and_no_server_details(
-    proxy: LocalNginx,
+    proxy: NginxServer,
 ) -> None:
     for path in ("/echo", "/nginx-health", "/metrics"):
         reply = fetch(proxy.port, path)
@@ -182,7 +165,7 @@ def test_responses_carry_security_headers_and_no_server_details(
 
 
 def test_spoofed_forwarded_for_does_not_change_the_client_ip(
-    proxy: LocalNginx,
+    proxy: NginxServer,
 ) -> None:
     spoof = {"X-Forwarded-For": "1.2.3.4", "X-Real-IP": "1.2.3.4"}
     seen = fetch(proxy.port, "/echo", headers=spoof).json()
@@ -202,7 +185,7 @@ def test_spoofed_forwarded_for_does_not_change_the_client_ip(
     ],
 )
 def test_a_client_request_id_passes_only_when_the_app_would_accept_it(
-    proxy: LocalNginx, sent: str, passes: bool
+    proxy: NginxServer, sent: str, passes: bool
 ) -> None:
     reply = fetch(proxy.port, "/echo", headers={"X-Request-ID": sent})
     received = reply.json()["headers"]["X-Request-Id"]
@@ -210,7 +193,7 @@ def test_a_client_request_id_passes_only_when_the_app_would_accept_it(
     assert reply.headers["X-Request-ID"] == received
 
 
-def test_body_at_the_limit_passes_and_over_it_is_413_json(proxy: LocalNginx) -> None:
+def test_body_at_the_limit_passes_and_over_it_is_413_json(proxy: NginxServer) -> None:
     limit = 64 * 1024
     accepted = fetch(proxy.port, "/notes", method="POST", body=b"x" * limit)
     assert accepted.json()["body_bytes"] == limit
@@ -218,17 +201,17 @@ def test_body_at_the_limit_passes_and_over_it_is_413_json(proxy: LocalNginx) -> 
     assert_json_error(refused, 413, "payload_too_large")
 
 
-def test_upstream_slower_than_the_timeout_is_504_json(proxy: LocalNginx) -> None:
+def test_upstream_slower_than_the_timeout_is_504_json(proxy: NginxServer) -> None:
     assert_json_error(fetch(proxy.port, "/slow?sleep=3"), 504, "gateway_timeout")
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/metrics/", "/%6Detrics", "//metrics"])
-def test_metrics_are_not_reachable(proxy: LocalNginx, path: str) -> None:
+def test_metrics_are_not_reachable(proxy: NginxServer, path: str) -> None:
     assert_json_error(fetch(proxy.port, path), 404, "not_found")
 
 
 def test_access_log_is_json_with_upstream_address_and_time(
-    proxy: LocalNginx, upstream: int
+    proxy: NginxServer, upstream: int
 ) -> None:
     request_id = "log-check-0001"
     fetch(proxy.port, "/echo", headers={"X-Request-ID": request_id})
@@ -247,13 +230,13 @@ def test_flood_from_one_ip_is_held_to_rate_and_burst(upstream: int) -> None:
     Every flood request spoofs a different X-Forwarded-For: one bucket all the same.
     Meanwhile another client address (127.0.0.2) is served normally.
     """
-    require_binary("nginx", "nginx")
+    find_binary("nginx", "nginx")
     limits = {
         "NGINX_RATE_LIMIT": f"{FLOOD_RATE}r/s",
         "NGINX_RATE_BURST": str(FLOOD_BURST),
         "NGINX_CONN_LIMIT": "1000",
     }
-    with running_nginx(upstream, free_port(), limits) as nginx:
+    with NginxServer(upstream, limits) as nginx:
         flood = Flood(nginx.port)
         with ThreadPoolExecutor(max_workers=33) as pool:
             other = pool.submit(flood.other_client)
@@ -322,7 +305,7 @@ class Flood:
         ]
 
 
-def test_writes_have_their_own_stricter_limit(strict_proxy: LocalNginx) -> None:
+def test_writes_have_their_own_stricter_limit(strict_proxy: NginxServer) -> None:
     """One write per minute plus a burst of one: the third write is refused."""
     client, port = "127.0.0.3", strict_proxy.port
     writes = [
@@ -367,7 +350,7 @@ def connection_cap_reached(port: int, client: str, sleep: int) -> Iterator[Reply
         assert [future.result().status for future in slow] == [200, 200]
 
 
-def test_concurrent_requests_per_ip_are_capped(strict_proxy: LocalNginx) -> None:
+def test_concurrent_requests_per_ip_are_capped(strict_proxy: NginxServer) -> None:
     client = "127.0.0.5"
     with connection_cap_reached(strict_proxy.port, client, sleep=3) as third:
         assert_json_error(third, 429, "too_many_requests")
@@ -375,7 +358,7 @@ def test_concurrent_requests_per_ip_are_capped(strict_proxy: LocalNginx) -> None
     assert refused and refused[0]["limit_conn"] == "REJECTED"
 
 
-def test_health_location_is_exempt_from_limits(strict_proxy: LocalNginx) -> None:
+def test_health_location_is_exempt_from_limits(strict_proxy: NginxServer) -> None:
     client = "127.0.0.6"
     with connection_cap_reached(strict_proxy.port, client, sleep=2):
         health = fetch(strict_proxy.port, "/nginx-health", client)
@@ -396,13 +379,13 @@ def bind_below_ephemeral_range(sock: socket.socket) -> int:
 
 def test_nginx_starts_before_its_upstream_and_reaches_it_once_up() -> None:
     """Upstream down: 502 JSON; the same nginx serves as soon as the app listens."""
-    require_binary("nginx", "nginx")
+    find_binary("nginx", "nginx")
     # Bound but not listening: connections are refused. The port lies below the
     # kernel's ephemeral range, so once the placeholder closes no outgoing
     # connection on the busy machine can take it before gunicorn binds it.
     with socket.socket() as placeholder:
         port = bind_below_ephemeral_range(placeholder)
-        with running_nginx(port, free_port()) as nginx:
+        with NginxServer(port) as nginx:
             assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
             placeholder.close()
             with running_upstream(port):
@@ -412,9 +395,9 @@ def test_nginx_starts_before_its_upstream_and_reaches_it_once_up() -> None:
 
 def test_stack_defaults_start_without_the_web_service() -> None:
     """Upstream `web` through resolver 127.0.0.11, which does not answer here."""
-    require_binary("nginx", "nginx")
+    find_binary("nginx", "nginx")
     stack = {"NGINX_UPSTREAM_HOST": "web", "NGINX_RESOLVER": "127.0.0.11"}
-    with running_nginx(8000, free_port(), stack) as nginx:
+    with NginxServer(8000, stack) as nginx:
         assert_json_error(fetch(nginx.port, "/"), 502, "bad_gateway")
         assert "could not be resolved" in nginx.error_log.read_text()
 
@@ -459,14 +442,14 @@ class StubDns:
 
 def test_nginx_re_resolves_the_upstream_name_without_a_reload(upstream: int) -> None:
     """`web` moves from a dead address to a live one: nginx follows, unreloaded."""
-    require_binary("nginx", "nginx")
+    find_binary("nginx", "nginx")
     with StubDns("127.0.0.9") as dns:
         stack = {
             "NGINX_UPSTREAM_HOST": "web",
             "NGINX_RESOLVER": f"127.0.0.1:{dns.port}",
             "NGINX_RATE_LIMIT": "1000r/s",
         }
-        with running_nginx(upstream, free_port(), stack) as nginx:
+        with NginxServer(upstream, stack) as nginx:
             assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
             dns.address = "127.0.0.1"  # the replica that replaced it
             wait_until(
@@ -480,9 +463,9 @@ def test_nginx_re_resolves_the_upstream_name_without_a_reload(upstream: int) -> 
 
 
 def test_local_stack_runs_nginx_and_redis(upstream: int) -> None:
-    require_binary("nginx", "nginx")
-    require_binary("redis-server", "redis-server")
-    with running_local_stack(upstream, free_port()) as local:
+    find_binary("nginx", "nginx")
+    find_binary("redis-server", "redis-server")
+    with local_stack(upstream) as local:
         assert fetch(local.nginx.port, "/echo").status == 200
         assert local.redis_url is not None
         host_port = local.redis_url.split("//")[1].split("/")[0]
@@ -505,11 +488,11 @@ def test_the_real_app_behind_nginx_sees_and_logs_the_real_client(
     tmp_path: Path,
 ) -> None:
     """`app:create_app()` under gunicorn: client IP, request id, its own JSON errors."""
-    require_binary("nginx", "nginx")
+    find_binary("nginx", "nginx")
     log = tmp_path / "app.log"
     settings = {"APP_ENV": "test", "EMBEDDED_STORE_DIR": str(tmp_path / "db")}
     with GunicornServer(settings, log_path=log) as app_server:
-        with running_nginx(app_server.port, free_port()) as nginx:
+        with NginxServer(app_server.port) as nginx:
             spoof = {"X-Forwarded-For": "1.2.3.4", "X-Request-ID": "trace-0001"}
             home = fetch(nginx.port, "/", headers=spoof)
             missing = fetch(nginx.port, "/api/notes/0123456789abcdef01234567")

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nginx.local import MissingBinary, check_config, find_binary, temporary_prefix
+from devstack import MissingBinary, find_binary
+from devstack.nginx import check_config
+from devstack.processes import temporary_folder
 from nginx.render import (
     ENTRYPOINT_SETTINGS,
     TEMPLATE,
@@ -23,7 +25,6 @@ from nginx.render import (
     template_variables,
     write_local_config,
 )
-from tests.support import require_binary
 
 NGINX_VARIABLE = st.from_regex(r"\$\{?[a-z_][a-z0-9_]{0,20}\}?", fullmatch=True)
 
@@ -71,7 +72,7 @@ def test_template_env_defines_exactly_the_template_variables() -> None:
 
 def test_renderer_matches_the_images_envsubst() -> None:
     """Same text as the image's entrypoint (envsubst with NGINX_ENVSUBST_FILTER)."""
-    envsubst = require_binary("envsubst", "gettext-base")
+    envsubst = find_binary("envsubst", "gettext-base")
     stack = read_template_env()
     wanted = re.compile(stack["NGINX_ENVSUBST_FILTER"])
     environment = {**os.environ, **stack, "nginx_lower_case": "not-substituted"}
@@ -100,8 +101,8 @@ def test_renderer_matches_the_images_envsubst() -> None:
 )
 def test_nginx_accepts_the_rendered_config(overrides: dict[str, str]) -> None:
     """`nginx -t` passes; with stack defaults too, as it resolves `web` only later."""
-    require_binary("nginx", "nginx")
-    with temporary_prefix("nginx-t") as prefix:
+    find_binary("nginx", "nginx")
+    with temporary_folder("nginx-t") as prefix:
         result = check_config(write_local_config(prefix, overrides))
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
@@ -124,9 +125,9 @@ def test_local_config_keeps_everything_in_its_prefix(tmp_path: Path) -> None:
 
 
 def test_check_command_runs_nginx_t_on_the_stack_config() -> None:
-    require_binary("nginx", "nginx")
+    find_binary("nginx", "nginx")
     result = subprocess.run(  # nosec B603 # fixed argv
-        [sys.executable, "-m", "nginx.local", "--check"],
+        [sys.executable, "-m", "devstack.proxy", "--check"],
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,

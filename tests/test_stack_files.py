@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import require_binary
+from devstack import find_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_VARIABLES = ("SECRET_KEY", "MONGO_URI", "REDIS_PASSWORD")
@@ -190,7 +190,7 @@ def test_dockerignore_keeps_vcs_tests_and_caches_out() -> None:
 
 
 def test_docker_stack_config_accepts_the_stack_files() -> None:
-    docker = require_binary("docker", "docker.io")
+    docker = find_binary("docker", "docker.io")
     usage = subprocess.run(  # nosec B603 - fixed argv
         [docker, "stack", "--help"], capture_output=True, text=True, check=False
     ).stdout

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack import wait_until
 from tests.release.gitworld import ROOT, Clone, git, make_origin
-from tests.support import wait_until
 
 # Holds clone A's push until clone B has pushed, so A must lose the first round.
 PRE_PUSH_GATE = """#!/bin/sh

@@ -15,10 +15,10 @@ from deploy.cli import previous_update, wait_for_convergence
 from deploy.swarm import image_matches, service_state
 from deploy.verify import unverified_replicas
 from nginx.render import read_template_env
-from tests.e2e import images
-from tests.e2e.commands import docker
-from tests.e2e.load import LoadReport, SteadyLoad
-from tests.e2e.stack import (
+from devstack import docker, wait_until
+from e2e import images
+from e2e.load import LoadReport, SteadyLoad
+from e2e.stack import (
     STACK,
     WEB,
     app_answers,
@@ -29,7 +29,6 @@ from tests.e2e.stack import (
     published_ports,
     redis_answers,
 )
-from tests.support import wait_until
 
 VERSION_A = "1.0.0-e2e.1"
 VERSION_B = "1.0.0-e2e.2"

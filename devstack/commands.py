@@ -1,12 +1,10 @@
-"""Commands for the e2e: output captured, a failure explained in one exception."""
+"""Commands run to completion: output captured, a failure explained in one exception."""
 
 from __future__ import annotations
 
-import subprocess  # nosec B404 - the e2e drives docker, debootstrap and tar
+import subprocess  # nosec B404 # runs docker and other fixed tools
 from collections.abc import Sequence
 from pathlib import Path
-
-from nginx.local import MissingBinary, find_binary
 
 
 class CommandFailed(RuntimeError):
@@ -22,7 +20,7 @@ def run(
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run argv, capturing text; raise CommandFailed when it fails and `check`."""
-    result = subprocess.run(  # nosec B603 - argv lists built by the e2e itself
+    result = subprocess.run(  # nosec B603 # argv lists built by the callers
         list(argv),
         input=stdin,
         cwd=cwd,
@@ -42,11 +40,3 @@ def run(
 def docker(*args: str, timeout: float = 600.0, check: bool = True) -> str:
     """`docker ARGS` against DOCKER_HOST; its stdout."""
     return run(["docker", *args], timeout=timeout, check=check).stdout
-
-
-def require_binary(name: str, package: str) -> str:
-    """Path of `name` (PATH or sbin), or CommandFailed naming the Debian package."""
-    try:
-        return find_binary(name, package)
-    except MissingBinary as missing:
-        raise CommandFailed(str(missing)) from None

@@ -15,9 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.commands import CommandFailed, docker, require_binary, run
+from devstack import CommandFailed, docker, find_binary, run
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "standins"
 DEBIAN_IMAGE = "prework-standin/debian:bookworm"
@@ -103,7 +103,7 @@ def debian_rootfs_tar() -> Path:
     tar = CACHE / f"debian-{SUITE}-minbase.tar"
     if tar.is_file():
         return tar
-    debootstrap = require_binary("debootstrap", "debootstrap")
+    debootstrap = find_binary("debootstrap", "debootstrap")
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="prework-rootfs-") as rootfs:
         run(

@@ -1,4 +1,4 @@
-"""`python -m tests.e2e` (run by `nox -s e2e`): the whole swarm proof, steps 1-8.
+"""`python -m e2e` (run by `nox -s e2e`): the whole swarm proof, steps 1-8.
 
 1 engine (DOCKER_HOST or our own dockerd) in swarm mode; 2 base images (official or
 Debian stand-ins); 3 images A, B and a broken one; 4 deploy; 5 checks through nginx;
@@ -13,10 +13,10 @@ import sys
 import time
 import traceback
 
-from tests.e2e import images
-from tests.e2e.commands import CommandFailed
-from tests.e2e.engine import swarm_engine
-from tests.e2e.scenario import (
+from devstack import CommandFailed, DockerEngine, MissingBinary, StartFailed
+from devstack import free_port
+from e2e import images
+from e2e.scenario import (
     VERSION_A,
     VERSION_B,
     Figures,
@@ -25,14 +25,13 @@ from tests.e2e.scenario import (
     step_rollback,
     step_rolling_update,
 )
-from tests.e2e.stack import (
+from e2e.stack import (
     create_secrets,
     refuse_foreign_stack,
     remove_stack,
     save_logs,
     stack_environment,
 )
-from tests.support import free_port
 
 IMAGE_A = "prework-flask-app:e2e-a"
 IMAGE_B = "prework-flask-app:e2e-b"
@@ -98,11 +97,12 @@ def main() -> int:
         print(f"[e2e] FAILED: missing {', '.join(missing)}", file=sys.stderr)
         return 1
     try:
-        with swarm_engine() as own_engine:
+        with DockerEngine() as engine:
+            own_engine = engine.started
             refuse_foreign_stack()
             base = build_images(figures)
             run_stack(base, own_engine, figures)
-    except (AssertionError, CommandFailed) as error:
+    except (AssertionError, CommandFailed, MissingBinary, StartFailed) as error:
         traceback.print_exc()
         print(f"[e2e] FAILED: {error}", file=sys.stderr)
         return 1

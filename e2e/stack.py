@@ -12,8 +12,7 @@ from typing import Any
 
 import requests
 
-from tests.e2e.commands import CommandFailed, docker, run
-from tests.support import wait_until
+from devstack import CommandFailed, docker, run, wait_until
 
 STACK = "prework_stack"
 WEB = f"{STACK}_web"

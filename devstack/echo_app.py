@@ -2,13 +2,12 @@
 
 It shows what the app would see: the headers nginx sent, and the client IP after
 werkzeug's ProxyFix(x_for=1), the setting the real app uses behind exactly one proxy.
-`UPSTREAM_APP` is the one place to swap it for "app:create_app()".
+`devstack.gunicorn.echo_server()` serves it.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -18,7 +17,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-UPSTREAM_APP = "tests.nginx_standin_app:app"
 MAX_SLEEP = 10.0
 
 
@@ -58,26 +56,3 @@ def echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[by
 
 
 app = ProxyFix(echo, x_for=1, x_proto=1)
-
-
-def gunicorn_command(
-    port: int, app: str = UPSTREAM_APP, workers: int = 2, threads: int = 8
-) -> list[str]:
-    """argv that serves `app` with gunicorn on loopback `port`."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--worker-class",
-        "gthread",
-        "--threads",
-        str(threads),
-        "--no-control-socket",
-        "--graceful-timeout",
-        "2",
-        app,
-    ]

@@ -1,0 +1,63 @@
+"""Every local service the project runs: for tests, benchmarks, `nox -s serve`, e2e.
+
+Each service is a small context manager that starts a real Debian binary on loopback in
+a temporary folder of its own and stops it (and its process group) on exit, even when
+the block raised:
+
+    with RedisServer() as redis, GunicornServer({"REDIS_URL": redis.url}) as app:
+        requests.get(f"{app.url}/healthz")
+
+The parts, one job each:
+
+- `binaries.find_binary(name, package)`: PATH or sbin, else `MissingBinary` naming the
+  Debian package. devstack never skips: tests/conftest.py turns MissingBinary into a
+  skip, or a failure under PREWORK_REQUIRE_SERVICES=1.
+- `ports.free_port()`: a free loopback port, never the same one twice in a process.
+- `waiting.wait_until(condition, timeout, what)`: poll a condition; `TimedOut` after.
+- `processes.ServiceProcess`: the base of every service (below); `stop_process`.
+- `commands.run` / `commands.docker`: a command with its output captured, a failure as
+  one `CommandFailed` holding its last lines.
+- One module per service: `redis.RedisServer`, `gunicorn.GunicornServer`,
+  `nginx.NginxServer`, `dockerd.DockerEngine` (dockerd + swarm); `proxy` runs nginx and
+  redis together (`python -m devstack.proxy`), `echo_app` is a bare WSGI stand-in.
+
+Adding a service: subclass `ServiceProcess`, name its `binary` and Debian `package`,
+and write `command(folder)` (argv, run in `folder`, a fresh temporary folder) and
+`ready()` (True once it serves). Optionally `prepare(folder)` writes config files
+before the start, `environment()` adds variables, and `stop_timeout` bounds the
+graceful stop. The base finds the binary at construction (so a missing one is known
+before anything starts), then on `start()` / `with` makes the folder, starts the
+process in a new process group, waits for `ready()` (failing fast with `StartFailed`
+if the process exits), and on `stop()` / exit SIGTERMs it, SIGKILLs the group after
+`stop_timeout`, and removes the folder.
+"""
+
+from devstack.binaries import MissingBinary, find_binary
+from devstack.commands import CommandFailed, docker, run
+from devstack.dockerd import DockerEngine
+from devstack.gunicorn import GunicornServer
+from devstack.nginx import NginxServer
+from devstack.ports import LOOPBACK, free_port, port_open
+from devstack.processes import ServiceProcess, StartFailed, stop_process
+from devstack.redis import RedisServer
+from devstack.waiting import TimedOut, wait_until
+
+__all__ = [
+    "LOOPBACK",
+    "CommandFailed",
+    "DockerEngine",
+    "GunicornServer",
+    "MissingBinary",
+    "NginxServer",
+    "RedisServer",
+    "ServiceProcess",
+    "StartFailed",
+    "TimedOut",
+    "docker",
+    "find_binary",
+    "free_port",
+    "port_open",
+    "run",
+    "stop_process",
+    "wait_until",
+]

@@ -1,0 +1,141 @@
+"""An engine in swarm mode: the one at DOCKER_HOST, else a dockerd of our own.
+
+Only what this module starts is stopped: its dockerd (and that engine's swarm) or, on an
+engine that was already running, the swarm it initialised. Our own dockerd keeps its
+data, exec root and socket in its temporary folder and makes no default bridge.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from devstack.binaries import find_binary
+from devstack.commands import docker, run
+from devstack.processes import ServiceProcess
+
+# Swarm's bridge to the host for published ports and egress; made by dockerd on demand.
+GATEWAY_BRIDGE = "docker_gwbridge"
+
+
+def engine_answers() -> bool:
+    """True when `docker info` reaches an engine at the current DOCKER_HOST."""
+    probe = ["docker", "info", "--format", "{{.ServerVersion}}"]
+    return run(probe, check=False, timeout=20).returncode == 0
+
+
+def swarm_state() -> str:
+    """The engine's swarm state: inactive, pending, active, ..."""
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
+
+
+class Dockerd(ServiceProcess):
+    """dockerd with its own data root, exec root and socket; DOCKER_HOST points at it.
+
+    While it runs, DOCKER_HOST (in os.environ) is its socket; the previous value comes
+    back on stop.
+    """
+
+    name = "dockerd"
+    binary_name = "dockerd"
+    package = "docker.io"
+    start_timeout = 60.0
+    stop_timeout = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.previous_host: str | None = None
+        self.had_bridge = False
+
+    def command(self, folder: Path) -> list[str]:
+        # Short path (mkdtemp under /tmp): the exec root holds unix sockets, whose
+        # paths are limited to 108 bytes.
+        return [
+            self.binary,
+            f"--data-root={folder / 'data'}",
+            f"--exec-root={folder / 'exec'}",
+            f"--pidfile={folder / 'dockerd.pid'}",
+            f"--host=unix://{folder / 'docker.sock'}",
+            # No default bridge: builds use the host network, the stack uses overlays;
+            # so this engine never competes for docker0 with another one.
+            "--bridge=none",
+        ]
+
+    def prepare(self, folder: Path) -> None:
+        self.log_path = folder / "dockerd.log"
+        self.had_bridge = Path("/sys/class/net", GATEWAY_BRIDGE).exists()
+        self.previous_host = os.environ.get("DOCKER_HOST")
+        os.environ["DOCKER_HOST"] = f"unix://{folder / 'docker.sock'}"
+
+    def ready(self) -> bool:
+        return engine_answers()
+
+    def cleanup(self, folder: Path) -> None:
+        """Release what a stopped dockerd leaves: mounts in its root, the gwbridge."""
+        mounts = [
+            line.split()[1]
+            for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1].startswith(f"{folder}/")
+        ]
+        for mount in sorted(mounts, reverse=True):
+            run(["umount", "--lazy", mount], check=False)
+        super().cleanup(folder)
+        if not self.had_bridge:
+            ip = find_binary("ip", "iproute2")
+            run([ip, "link", "delete", GATEWAY_BRIDGE], check=False)
+        if self.previous_host is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = self.previous_host
+
+
+class DockerEngine:
+    """An engine in swarm mode; `started` says whether this run started dockerd itself.
+
+    The engine at DOCKER_HOST is reused when one answers; else a `Dockerd` of our own.
+    The swarm is initialised (on 127.0.0.1) unless active, and left on exit if it was.
+    """
+
+    def __init__(self) -> None:
+        self.dockerd: Dockerd | None = None
+        self.initialised = False
+
+    @property
+    def started(self) -> bool:
+        """True when this run started its own dockerd."""
+        return self.dockerd is not None
+
+    def start(self) -> Self:
+        """Reach or start an engine, then make it a swarm manager."""
+        if not engine_answers():
+            self.dockerd = Dockerd().start()
+        try:
+            self.initialised = swarm_state() != "active"
+            if self.initialised:
+                docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Leave the swarm this run made; stop the dockerd it started."""
+        if self.initialised:
+            docker("swarm", "leave", "--force", check=False)
+            self.initialised = False
+        if self.dockerd is not None:
+            self.dockerd.stop()
+            self.dockerd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,72 @@
+"""devstack's parts: finding binaries, free ports, waiting for a condition."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import devstack
+from devstack import (
+    CommandFailed,
+    TimedOut,
+    find_binary,
+    free_port,
+    port_open,
+    run,
+    wait_until,
+)
+from devstack.binaries import SBIN_DIRS
+
+
+def test_find_binary_looks_in_sbin_when_path_lacks_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    installed = [d for d in SBIN_DIRS if Path(d, "nginx").exists()]
+    find_binary("nginx", "nginx")  # skips (or fails in CI) when nginx is absent
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert find_binary("nginx", "nginx") == f"{installed[0]}/nginx"
+
+
+def test_free_port_never_hands_out_a_port_twice() -> None:
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+
+
+def test_port_open_sees_a_listener_and_only_then() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        assert not port_open(port)
+        listener.listen()
+        assert port_open(port)
+
+
+def test_wait_until_returns_the_first_truthy_value() -> None:
+    calls = iter([None, 0, "ready"])
+    assert wait_until(lambda: next(calls), timeout=5, what="a value") == "ready"
+
+
+def test_wait_until_times_out_naming_what_and_the_last_error() -> None:
+    def failing() -> bool:
+        raise ValueError("not yet")
+
+    with pytest.raises(TimedOut) as raised:
+        wait_until(failing, timeout=0.2, what="the impossible")
+    assert isinstance(raised.value, AssertionError)
+    assert "the impossible" in str(raised.value)
+    assert "not yet" in str(raised.value)
+
+
+def test_run_captures_output_and_explains_a_failure() -> None:
+    assert run(["/bin/sh", "-c", "echo hello"]).stdout == "hello\n"
+    with pytest.raises(CommandFailed) as raised:
+        run(["/bin/sh", "-c", "echo first; echo last >&2; exit 3"])
+    assert "exited 3" in str(raised.value)
+    assert str(raised.value).endswith("first\nlast")
+    assert run(["/bin/sh", "-c", "exit 4"], check=False).returncode == 4
+
+
+def test_the_docker_wrapper_is_not_shadowed_by_a_module() -> None:
+    assert devstack.docker.__module__ == "devstack.commands"
