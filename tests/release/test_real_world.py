@@ -12,7 +12,7 @@ import pytest
 
 from tests.release.gitworld import ROOT, Clone, git, make_origin
 from tests.release.test_push_race import PRE_PUSH_GATE, finish, start_bump
-from tests.support import wait_until
+from devstack.waiting import wait_until
 
 
 def commit_latin1(clone: Clone, message: str) -> None:
