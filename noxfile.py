@@ -63,7 +63,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def security(session: nox.Session) -> None:
-    """bandit over the shipped code, devstack and rehearsal, with the settings in pyproject.toml.
+    """bandit over the shipped code, devstack and rehearsal (pyproject's settings).
 
     The e2e is left out: its checks are assert statements, which bandit flags.
     """

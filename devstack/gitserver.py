@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import subprocess  # nosec B404 - git init/config for the served repositories
+import tarfile
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -47,7 +48,8 @@ class FcgiWrap(ServiceProcess):
     @property
     def socket(self) -> Path:
         """The FastCGI socket nginx passes requests to."""
-        assert self.folder is not None, "fcgiwrap is not running"
+        if self.folder is None:
+            raise RuntimeError("fcgiwrap is not running")
         return self.folder / "fcgiwrap.sock"
 
     def command(self, folder: Path) -> list[str]:
@@ -147,8 +149,14 @@ class GitServer:
 
     def path(self, name: str) -> Path:
         """Where the bare repository OWNER/NAME lives."""
-        assert self.root is not None, "the git server is not running"
+        if self.root is None:
+            raise RuntimeError("the git server is not running")
         return self.root / name
+
+    def unpack(self, archive: Path) -> None:
+        """Serve the bare repositories of a tar archive (paths OWNER/NAME inside)."""
+        with tarfile.open(archive) as tar:
+            tar.extractall(self.path(""), filter="data")
 
     def create(self, name: str, initial_branch: str = "master") -> Path:
         """An empty bare repository OWNER/NAME that accepts pushes."""

@@ -10,6 +10,7 @@ import json
 import secrets
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from devstack.ports import LOOPBACK, free_port
 from devstack.processes import ServiceProcess
@@ -56,21 +57,23 @@ class RegistryServer(ServiceProcess):
     def command(self, folder: Path) -> list[str]:
         return [self.binary, "serve", str(folder / "config.yml")]
 
-    def _get(self, path: str) -> object:
+    def _get(self, path: str) -> dict[str, Any]:
+        """A JSON object from the v2 API (an empty one when it answers otherwise)."""
         url = f"http://{self.address}/v2/{path}"
         with urllib.request.urlopen(url, timeout=5) as answer:  # nosec B310 - loopback
-            return json.load(answer)
+            found = json.load(answer)
+        return found if isinstance(found, dict) else {}
 
     def ready(self) -> bool:
         try:
-            return self._get("") == {}
+            self._get("")
+            return True
         except OSError:
             return False
 
     def repositories(self) -> list[str]:
         """Every repository that holds an image."""
         catalog = self._get("_catalog?n=1000")
-        assert isinstance(catalog, dict)
         return sorted(catalog.get("repositories") or [])
 
     def tags(self, repository: str) -> list[str]:
@@ -79,5 +82,4 @@ class RegistryServer(ServiceProcess):
             listing = self._get(f"{repository}/tags/list")
         except OSError:
             return []
-        assert isinstance(listing, dict)
         return sorted(listing.get("tags") or [])

@@ -9,7 +9,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tarfile
 import tempfile
 import time
 import traceback
@@ -61,11 +60,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def serve_actions(server: GitServer, actions: Path) -> list[str]:
     """Unpack every vendored action repository into the server's root."""
-    assert server.root is not None
     names = []
     for archive in sorted(actions.glob("*.git.tar.gz")):
-        with tarfile.open(archive) as tar:
-            tar.extractall(server.root, filter="data")
+        server.unpack(archive)
         names.append(archive.name.removesuffix(".git.tar.gz").replace("+", "/"))
     if not names:
         raise StepFailed(f"no vendored actions (*.git.tar.gz) in {actions}")

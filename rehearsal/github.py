@@ -142,12 +142,11 @@ class GitHub:
         """Run the workflow a push starts (none for `[skip ci]`); record the row."""
         self.known[branch] = after
         event = self.push_event(branch, before, after)
-        head = event["head_commit"]
-        assert isinstance(head, dict)
         checkout = self.checkout(branch, after)
+        message = git(checkout, "log", "-1", "--format=%B")
         workflows = started_by_push(checkout, branch)
         label = f"push {branch} {after[:7]} -> {', '.join(workflows) or 'nothing'}"
-        if "[skip ci]" in str(head["message"]):
+        if "[skip ci]" in message:
             run = Run(step, label, None, "head commit says [skip ci]: no run")
         elif len(workflows) != 1:
             run = Run(step, label, None, f"{len(workflows)} workflows: not rehearsed")

@@ -16,7 +16,7 @@ import secrets
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import requests
 
@@ -32,6 +32,16 @@ WEB = f"{STACK}_web"
 # docker-compose.yml's default secret names: the deploy job creates none.
 SECRET_NAMES = ("prework_secret_key", "prework_mongo_uri", "prework_redis_password")
 UNREACHABLE_MONGO_URI = "mongodb://mongo.invalid:27017/prework"
+
+
+T = TypeVar("T")
+
+
+def running(part: T | None, what: str) -> T:
+    """The part, or RuntimeError when production has not started it."""
+    if part is None:
+        raise RuntimeError(f"{what} is not running")
+    return part
 
 
 @dataclass
@@ -81,14 +91,12 @@ class Production:
     @property
     def registry_address(self) -> str:
         """HOST:PORT of the registry."""
-        assert self.registry is not None
-        return self.registry.address
+        return running(self.registry, "the registry").address
 
     @property
     def ssh_target(self) -> str:
         """user@127.0.0.1:PORT of sshd."""
-        assert self.sshd is not None
-        return self.sshd.target
+        return running(self.sshd, "sshd").target
 
     @property
     def url(self) -> str:
@@ -97,41 +105,45 @@ class Production:
 
     def image_name(self, repository: str) -> str:
         """The image repository in the local registry, as IMAGE_NAME gives it."""
-        assert self.registry is not None
-        return f"{self.registry.address}/{repository.lower()}/prework-flask-app"
+        return f"{self.registry_address}/{repository.lower()}/prework-flask-app"
 
     def variables(self, repository: str) -> dict[str, str]:
         """Repository variables the workflows read in this production."""
-        assert self.base is not None
+        base = running(self.base, "production")
         found = {
             "IMAGE_NAME": self.image_name(repository),
             "PUBLIC_URL": self.url,
             "PREWORK_HTTP_PORT": str(self.http_port),
             "REGISTRY_USERNAME": "rehearsal",
         }
-        if self.base.standins:
+        if base.standins:
             found["IMAGE_BUILD_ARGS"] = (
-                f"BASE_IMAGE={self.base.python}"
+                f"BASE_IMAGE={base.python}"
                 " CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"
             )
         return found
 
     def runner_env(self) -> dict[str, str]:
         """The runner's own Docker engine (image job) and the stack's settings."""
-        assert self.base is not None
+        base = running(self.base, "production")
         env = {"DOCKER_HOST": self.socket, "PREWORK_HTTP_PORT": str(self.http_port)}
-        if self.base.standins:
-            env.update(REDIS_IMAGE=self.base.redis, NGINX_IMAGE=self.base.nginx)
+        if base.standins:
+            env.update(REDIS_IMAGE=base.redis, NGINX_IMAGE=base.nginx)
         return env
 
     def ssh_secrets(self) -> dict[str, str]:
         """SWARM_SSH_KEY, SWARM_SSH_KNOWN_HOSTS and SWARM_SSH_TARGET for deploy."""
-        assert self.sshd is not None
+        sshd = running(self.sshd, "sshd")
         return {
-            "SWARM_SSH_KEY": self.sshd.client_key.strip(),
-            "SWARM_SSH_KNOWN_HOSTS": self.sshd.known_hosts,
-            "SWARM_SSH_TARGET": self.sshd.target,
+            "SWARM_SSH_KEY": sshd.client_key.strip(),
+            "SWARM_SSH_KNOWN_HOSTS": sshd.known_hosts,
+            "SWARM_SSH_TARGET": sshd.target,
         }
+
+    def image_tags(self, repository: str) -> list[str]:
+        """Every tag of the app's image in the registry."""
+        name = self.image_name(repository).split("/", 1)[1]
+        return running(self.registry, "the registry").tags(name)
 
     def running_versions(self) -> list[str]:
         """/version of every running web replica, asked inside each container."""

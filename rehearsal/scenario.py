@@ -12,6 +12,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from devstack.waiting import wait_until
+from rehearsal.act import RunResult
 from rehearsal.github import GitHub, Run
 from rehearsal.origin import Clone
 from rehearsal.production import Production
@@ -54,22 +55,21 @@ class Scenario:
         return self.clone.show(f"origin/{branch}", "VERSION").strip()
 
     def image_tags(self) -> list[str]:
-        assert self.production.registry is not None
-        name = self.production.image_name(self.github.act.repository.name)
-        return self.production.registry.tags(name.split("/", 1)[1])
+        return self.production.image_tags(self.github.act.repository.name)
 
-    def run_passed(self, run: Run) -> None:
-        expect(run.result is not None, f"{run.event}: no workflow ran")
-        assert run.result is not None
+    def run_passed(self, run: Run) -> RunResult:
+        """The run's result, when a workflow ran and succeeded."""
+        if run.result is None:
+            raise StepFailed(f"{run.event}: no workflow ran ({run.note})")
         expect(run.passed, f"{run.event}: failed, log {run.result.log}")
+        return run.result
 
     def bots(self, step: str) -> None:
         """The workflows' own pushes start runs whose guard stops them at once."""
         tags = self.image_tags()
         for run in self.github.bot_pushes(step):
-            self.run_passed(run)
-            assert run.result is not None
-            ran = {job.rsplit("/", 1)[-1] for job in run.result.jobs}
+            result = self.run_passed(run)
+            ran = {job.rsplit("/", 1)[-1].strip() for job in result.jobs}
             expect(ran == {"guard"}, f"{run.event}: the tool's own commit ran {ran}")
             self.say(f"{step}: {run.event}: the guard stopped it (own commit)")
         expect(self.image_tags() == tags, f"{step}: an own commit made an image")

@@ -4,7 +4,6 @@ from the local git server, in a runner of its own (HOME, tool cache, sudo, gh)."
 from __future__ import annotations
 
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -68,9 +67,7 @@ def test_act_runs_a_workflow_with_checkout_from_the_local_server(
     if not archive.is_file():
         pytest.skip(f"{archive} is not here (the vendored actions)")
     with GitServer() as server:
-        assert server.root is not None
-        with tarfile.open(archive) as tar:
-            tar.extractall(server.root, filter="data")
+        server.unpack(archive)
         server.create("owner/probe", initial_branch="probe")
         work = tmp_path / "work"
         git("init", "-q", "-b", "probe", str(work), cwd=tmp_path)
