@@ -139,7 +139,8 @@ def job_results(log: Path) -> dict[str, str]:
         except ValueError:
             continue
         if isinstance(entry, dict) and "jobResult" in entry:
-            results[str(entry.get("job", entry.get("jobID")))] = entry["jobResult"]
+            name = str(entry.get("job", entry.get("jobID"))).strip()
+            results[name] = entry["jobResult"]
     return results
 
 

@@ -19,6 +19,8 @@ from rehearsal.act import Act, RunResult, git, load_workflow
 LEFT_OUT = {
     "github-release": "gh release create calls GitHub's REST API (a stub gh answered)",
     "e2e": "CHECKS=reduced: this rehearsal deploys to its own swarm instead",
+    "pre-commit": "CHECKS=reduced: its hooks are the lint, typecheck and security"
+    " sessions again",
 }
 REDUCED = {
     "tests": "Python 3.11 only, embedded store: the mongo:7.0 service container "

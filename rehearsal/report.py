@@ -18,7 +18,12 @@ def job_cell(run: Run) -> tuple[str, str]:
         for name, why in {**LEFT_OUT, **REDUCED}.items():
             if name in short.split("/")[-1].split():
                 notes.append(f"{short}: {why}")
-    notes += [f"{name}: {why}" for name, why in LEFT_OUT.items() if name == "e2e"]
+    if any(job.split("/")[0] == "checks" for job in run.result.jobs):
+        notes += [
+            f"{name}: {why}"
+            for name, why in LEFT_OUT.items()
+            if name != "github-release"
+        ]
     return "; ".join(ran), "; ".join(dict.fromkeys(notes))
 
 

@@ -66,8 +66,11 @@ def test_tests_run_against_mongodb_on_every_supported_python() -> None:
     assert tests["env"]["PREWORK_REQUIRE_SERVICES"] == "1"
 
 
-def test_only_the_reduced_checks_leave_the_e2e_out() -> None:
-    assert load("ci.yml")["jobs"]["e2e"]["if"] == "vars.CHECKS != 'reduced'"
+def test_only_the_reduced_checks_leave_the_e2e_and_pre_commit_out() -> None:
+    jobs = load("ci.yml")["jobs"]
+    assert jobs["e2e"]["if"] == "vars.CHECKS != 'reduced'"
+    assert jobs["pre-commit"]["if"] == "vars.CHECKS != 'reduced'"
+    assert [name for name, job in jobs.items() if "if" in job] == ["pre-commit", "e2e"]
 
 
 def test_images_are_built_with_the_docker_cli_and_never_overwritten() -> None:
