@@ -173,7 +173,13 @@ def test_interrupted_rehearsal_stops_everything_it_started(
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_until(lambda: "waiting for the Docker lock" in log.read_text(), 120)
+            wait_until(
+                lambda: process.poll() is not None
+                or "waiting for the Docker lock" in log.read_text(),
+                120,
+                "the rehearsal to wait for the Docker lock",
+            )
+            assert process.poll() is None, log.read_text()
             started = descendants(process.pid)
             text = log.read_text()
             folder = Path(text.split("working in ", 1)[1].split()[0])
