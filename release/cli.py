@@ -101,25 +101,32 @@ def command_sync(args: argparse.Namespace, ci: CiEnvironment) -> int:
 
 
 def command_own_commit(args: argparse.Namespace, ci: CiEnvironment) -> int:
-    """Tell whether a commit is the tool's own (the workflows' guard)."""
+    """Tell whether a commit is the tool's finished work for the branch (the guard)."""
     from release.gitrepo import GitRepository
-    from release.ownership import own_commit
+    from release.ownership import done_for, own_commit
 
     root, settings = _work_tree()
     revision = args.revision or ci.sha or "HEAD"
     with GitRepository(root) as repo:
+        branch = _branch(args.branch, ci, repo.current_branch())
         facts = repo.commit_facts(revision, settings.version_file)
     own = own_commit(facts, settings.version_file, settings.changelog)
+    done = done_for(own, settings.role_of(branch))
     title = facts.message.split("\n", 1)[0]
-    if own is None:
-        say(f"{facts.sha[:7]} is not the release tool's own commit ({title})")
-    else:
+    if own is not None and done:
         say(
             f"{facts.sha[:7]} is the release tool's own commit ({title}; {own.why}): "
-            "nothing to check or version"
+            f"nothing to check or version on {branch}"
         )
-    ci.write_outputs({"own": own is not None})
-    print("true" if own is not None else "false")
+    elif own is not None:
+        say(
+            f"{facts.sha[:7]} is the release tool's commit ({title}) but {branch} "
+            "still has to check and version it"
+        )
+    else:
+        say(f"{facts.sha[:7]} is not the release tool's own commit ({title})")
+    ci.write_outputs({"own": done})
+    print("true" if done else "false")
     return 0
 
 
@@ -190,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=command_sync)
     own = commands.add_parser("own-commit", help="is a commit the tool's own?")
     own.add_argument("revision", nargs="?", help="default: GITHUB_SHA, else HEAD")
+    own.add_argument("--branch", help="the branch it was pushed to")
     own.set_defaults(handler=command_own_commit)
     check = commands.add_parser("check-commit-msg", help="commit-msg hook")
     check.add_argument("file", help="the commit message file git passes")

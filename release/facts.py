@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from release.gitrepo import GitRepository
@@ -24,10 +24,10 @@ class Facts:
     commits: CommitLog  # `start..HEAD`, newest first (all history without start)
     start: str | None = None  # the tag (or --since) the range starts from
     shallow: bool = False
-    head_contains_newest: bool = False  # HEAD reaches the newest release tag
+    head_contains_newest: bool = False  # HEAD reaches it (read when VERSION < it)
     head_is_tagged: bool = False  # the tag of VERSION points at HEAD
     head_own: OwnCommit | None = None  # HEAD is the tool's own commit
-    date: str = field(default="1970-01-01")  # today, UTC: the changelog's date
+    date: str = ""  # today, UTC: the changelog's date
 
     @property
     def newest(self) -> Version | None:
@@ -84,7 +84,10 @@ def gather_facts(
         commits=commits,
         start=start,
         shallow=shallow,
-        head_contains_newest=newest is not None and repo.contains(tags[newest]),
+        # Walking the history costs; only a VERSION below the tag needs to know.
+        head_contains_newest=(
+            newest is not None and version < newest and repo.contains(tags[newest])
+        ),
         head_is_tagged=tag is not None and repo.commit_of(tag) == head,
         head_own=head_own,
         date=today(),

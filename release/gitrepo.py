@@ -289,8 +289,14 @@ class GitRepository:
             return self._git("write_tree", env=env)
 
     def commit_tree(self, tree: str, parents: list[str], message: str) -> str:
-        """A commit object (signed when commit.gpgSign says so); no ref moves."""
+        """A commit object, signed when commit.gpgSign says so; no ref moves."""
         args = [arg for parent in parents for arg in ("-p", parent)]
+        # commit-tree itself ignores commit.gpgSign: ask for the signature.
+        signing = self._repo.git.config(
+            "--bool", "--get", "commit.gpgSign", with_exceptions=False
+        )
+        if str(signing).strip() == "true":
+            args.append("-S")
         return self._git(
             "commit_tree",
             tree,
@@ -306,7 +312,7 @@ class GitRepository:
             return str(getattr(self._repo.git, command)(*args, env=env or {}))
         except GitCommandError as error:
             raise ReleaseFailure(
-                f"git {command} failed: {_last_line(error)}"
+                f"git {command.replace('_', '-')} failed: {_last_line(error)}"
             ) from error
 
     def _identity_env(self) -> dict[str, str]:

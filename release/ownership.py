@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from release.settings import BranchRole
 from release.version import MalformedVersion, Version
 
 RELEASE_COMMIT_PREFIX = "chore(release): "
@@ -125,3 +126,18 @@ def _own_sync(commit: CommitFacts) -> OwnCommit | None:
     if commit.parents[1] != commit.tag_commit:
         return None
     return OwnCommit(OwnKind.SYNC, None, f"it merged {tag}")
+
+
+def done_for(own: OwnCommit | None, role: BranchRole) -> bool:
+    """True when `own` is the tool's finished work for a branch of `role`.
+
+    A dev build's commit fast-forwarded (or rebased) onto master is the tool's,
+    but master still has to release it: not done there.
+    """
+    if own is None or role is BranchRole.OTHER:
+        return False
+    if own.kind is OwnKind.SYNC:
+        return role is BranchRole.DEV
+    return own.version is not None and own.version.is_release == (
+        role is BranchRole.RELEASE
+    )

@@ -69,6 +69,7 @@ def write_release(repo: GitRepository, settings: Settings, plan: ReleasePlan) ->
     start = repo.commit_of("HEAD")
     tag_is_new = plan.tag is not None and not repo.has_tag(plan.tag)
     saved = _snapshot(repo.root, paths)
+    staged = False
     try:
         write_version(repo.root, settings, plan.version)
         if plan.role is BranchRole.RELEASE:
@@ -79,12 +80,14 @@ def write_release(repo: GitRepository, settings: Settings, plan: ReleasePlan) ->
             changelog.write_text(
                 prepend_section(existing, plan.notes), encoding="utf-8"
             )
+        staged = True
         repo.commit_files(paths, bump_message(plan.version))
         if plan.tag is not None:
             repo.create_tag(plan.tag, plan.notes)
     except (ReleaseFailure, OSError, UnicodeError) as error:
-        repo.undo_release(start, plan.tag if tag_is_new else None)
-        _restore(repo.root, saved)
+        _restore(repo.root, saved)  # first: on a full disk this frees the space
+        if staged:  # git saw the files: take its index, branch and tag back too
+            repo.undo_release(start, plan.tag if tag_is_new else None)
         raise ReleaseFailure(f"{error}; nothing was changed") from error
 
 

@@ -54,3 +54,27 @@ def test_push_to_a_missing_remote_fails_with_exit_1(dev: Clone) -> None:
     result = run_release_process(dev.path, "bump", "--push", "--remote", "nowhere")
     assert result.code == 1 and "git push to nowhere failed" in result.err
     assert (dev.git("rev-parse", "HEAD"), dev.version) == (head, "0.1.0\n")
+
+
+@pytest.mark.slow
+def test_the_guard_and_sync_as_processes_write_github_output(
+    dev: Clone, tmp_path: Path
+) -> None:
+    dev.commit("fix: one")
+    dev.bump()
+    dev.checkout("master")
+    dev.git("merge", "-q", "--no-ff", "--no-edit", "dev")
+    dev.bump()
+    dev.git("push", "-q", "origin", "master", "dev", "--tags")
+    dev.checkout("dev")
+    output = tmp_path / "github_output"
+    env = {"GITHUB_OUTPUT": str(output), "GITHUB_REF_NAME": "dev"}
+    synced = run_release_process(dev.path, "sync", "--push", env=env)
+    assert (synced.code, synced.out) == (0, "0.1.1\n"), synced.err
+    guard = run_release_process(
+        dev.path, "own-commit", env={**env, "GITHUB_SHA": dev.git("rev-parse", "HEAD")}
+    )
+    assert (guard.code, guard.out) == (0, "true\n")
+    assert guard.err.count("\n") == 1 and "nothing to check or version" in guard.err
+    tip = dev.git("ls-remote", "origin", "refs/heads/dev").split()[0]
+    assert output.read_text() == (f"synced=true\nversion=0.1.1\nsha={tip}\nown=true\n")

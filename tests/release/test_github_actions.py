@@ -202,3 +202,19 @@ def test_own_commit_tells_the_tools_commits_from_a_persons(
     monkeypatch.setenv("GITHUB_SHA", dev.git("rev-parse", "HEAD~1"))
     assert dev.release("own-commit").out == "true\n"  # GITHUB_SHA is the default
     assert dev.release("own-commit", "no-such-rev").code == 2
+
+
+def test_a_dev_build_fast_forwarded_onto_master_is_still_released(
+    dev: Clone, tmp_path: Path
+) -> None:
+    dev.commit("feat: one")
+    dev.bump()
+    assert dev.release("own-commit").out == "true\n"
+    dev.checkout("master")
+    dev.git("merge", "-q", "--ff-only", "dev")
+    result = dev.release("own-commit")
+    assert result.out == "false\n" and "master still has to" in result.err
+    assert dev.release("own-commit", "--branch", "feature/x").out == "false\n"
+    assert dev.bump() == "0.2.0"
+    assert dev.release("own-commit").out == "true\n"
+    assert dev.release("own-commit", "--branch", "dev").out == "false\n"

@@ -103,6 +103,22 @@ class BranchFlow(RuleBasedStateMachine):
         merge_keeping_the_higher_version(self.clone, "master", no_ff=False)
         self.bump("dev")
 
+    @rule()
+    def sync_the_release_into_dev(self) -> None:
+        self.clone.checkout("dev")
+        before = self.clone.version.strip()
+        result = self.clone.release("sync")
+        assert result.code == 0, result.err
+        newest = max(Version.parse(tag[1:]) for tag in self.clone.tags())
+        assert Version.parse(self.clone.version.strip()) == max(
+            Version.parse(before), newest
+        )
+        assert self.clone.git("status", "--porcelain") == ""
+        log = self.clone.changelog
+        for tag in self.clone.tags()[1:]:
+            assert log.count(f"## [{tag[1:]}]") == 1, (tag, log)
+        self.bump("dev")
+
     @rule(message=MESSAGES)
     def hotfix(self, message: str) -> None:
         self.hotfixes += 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess  # nosec B404 - the full-disk case runs the CLI in a namespace
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.release.gitworld import Clone, everything, write_hook
+from tests.release.gitworld import ROOT, Clone, everything, write_hook
 
 FAILING_GPG = "echo 'gpg: signing failed: No secret key' >&2\nexit 2\n"
 
@@ -79,3 +83,60 @@ def test_a_changelog_that_cannot_be_written(dev: Clone) -> None:
     (dev.path / "CHANGELOG.md" / "keep").write_text("untracked\n")
     assert_failed_and_untouched(dev, 1, "Is a directory", "nothing was changed")
     assert (dev.path / "VERSION").read_text() == "0.1.1-dev.1\n"
+
+
+FULL_DISK = """set -e
+mount -t tmpfs -o size=1m tmpfs "$DISK"
+cp -a "$WORK" "$DISK/work"
+cd "$DISK/work"
+state() {
+  git rev-parse HEAD; git for-each-ref; git ls-files --stage
+  git status --porcelain --ignored; cat VERSION; ls
+}
+state > "$OUT/before"
+dd if=/dev/zero of="$DISK/filler" bs=4k 2>/dev/null || true
+set +e
+"$PYTHON" -m release bump > "$OUT/stdout" 2> "$OUT/stderr"
+echo $? > "$OUT/code"
+set -e
+rm "$DISK/filler"
+state > "$OUT/after"
+"""
+
+
+def test_a_full_disk(dev: Clone, tmp_path: Path) -> None:
+    """A real full disk: a 1 MiB tmpfs, filled up, in a mount namespace of its own."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs unshare: install the Debian package util-linux")
+    on_master_ready_to_release(dev)
+    disk, out = tmp_path / "disk", tmp_path / "out"
+    disk.mkdir()
+    out.mkdir()
+    env = dict(
+        os.environ,
+        DISK=str(disk),
+        WORK=str(dev.path),
+        OUT=str(out),
+        PYTHON=sys.executable,
+        PYTHONPATH=str(ROOT),
+    )
+    probe = subprocess.run(  # nosec B603 - unshare from PATH, fixed argv
+        [unshare, "-Urm", "true"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no mount namespace here: {probe.stderr.strip()}")
+    trial = subprocess.run(  # nosec B603 - unshare from PATH, fixed argv
+        [unshare, "-Urm", "sh", "-c", FULL_DISK],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert trial.returncode == 0, trial.stderr
+    err = (out / "stderr").read_text()
+    assert (out / "code").read_text().strip() == "1", err
+    assert err.count("\n") == 1 and "No space left on device" in err, err
+    assert (out / "stdout").read_text() == ""
+    assert (out / "after").read_text() == (out / "before").read_text()

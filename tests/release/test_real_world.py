@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.waiting import wait_until
 from tests.release.gitworld import ROOT, Clone, git, make_origin
 from tests.release.test_push_race import PRE_PUSH_GATE, finish, start_bump
+from devstack import wait_until
 
 
 def commit_latin1(clone: Clone, message: str) -> None:

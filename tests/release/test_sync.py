@@ -44,6 +44,8 @@ def test_a_dev_that_built_nothing_since_the_cut_takes_the_release(
     head = dev.git("rev-parse", "HEAD")
     assert output.read_text() == f"synced=true\nversion=0.2.0\nsha={head}\n"
     assert dev.git("status", "--porcelain") == ""
+    assert dev.release("own-commit").out == "true\n"  # the guard skips it on dev
+    assert dev.release("own-commit", "--branch", "master").out == "false\n"
     # The worked example goes on from here: the next fix starts a new cycle.
     again = dev.release("bump")
     assert "merge of a release" in again.err and dev.version == "0.2.0\n"
@@ -170,3 +172,17 @@ def test_changelog_merge_keeps_each_release_once_newest_first() -> None:
         "## [0.1.0] - 2026-01-01\n\n- a\n"
     )
     assert merge_changelogs("", "## [0.1.0] - x\n\n- a\n").startswith("# Changelog")
+
+
+def test_a_failed_signature_leaves_dev_as_it_was(dev: Clone, tmp_path: Path) -> None:
+    release_from_dev(dev, "feat: one")
+    program = tmp_path / "failing-gpg"
+    program.write_text("#!/bin/sh\necho 'gpg: signing failed' >&2\nexit 2\n")
+    program.chmod(0o755)
+    dev.git("config", "commit.gpgSign", "true")
+    dev.git("config", "gpg.program", str(program))
+    before = everything(dev)
+    result = dev.release("sync")
+    assert result.code == 1 and result.err.count("\n") == 1
+    assert "git commit-tree failed" in result.err
+    assert everything(dev) == before
