@@ -123,7 +123,7 @@ class Scenario:
         kind = self.clone.git("cat-file", "-t", tag)
         expect(kind == "tag", f"{step}: {tag} is a {kind}, not an annotated tag")
         changelog = self.clone.show("origin/master", "CHANGELOG.md")
-        expect(f"[{expected}]" in changelog, f"{step}: no CHANGELOG section {expected}")
+        expect(changelog_has(changelog, expected), f"{step}: no CHANGELOG {expected}")
         tags = self.image_tags()
         for image_tag in (expected, "latest"):
             expect(image_tag in tags, f"{step}: image {image_tag} not in {tags}")
@@ -137,7 +137,10 @@ class Scenario:
             f"{step}: dev has VERSION {dev_version}, below the release {expected}",
         )
         changelog = self.clone.show("origin/dev", "CHANGELOG.md")
-        expect(f"[{expected}]" in changelog, f"{step}: dev lacks CHANGELOG {expected}")
+        expect(
+            changelog_has(changelog, expected),
+            f"{step}: dev lacks CHANGELOG {expected}",
+        )
         expect(
             self.clone.is_ancestor(f"v{expected}", "origin/dev"),
             f"{step}: tag v{expected} is not in dev's history",
