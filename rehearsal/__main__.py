@@ -100,7 +100,9 @@ def keep_for_inspection(folder: Path, server: GitServer | None) -> Path:
             if (run_dir / name).exists():
                 shutil.copy2(run_dir / name, target / name)
     if server is not None and server.root is not None:
-        shutil.copytree(server.path(OWNER_REPO), kept / "origin.git")
+        origin = server.path(OWNER_REPO)
+        if origin.is_dir():
+            shutil.copytree(origin, kept / "origin.git")
     return kept
 
 

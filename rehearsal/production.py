@@ -117,6 +117,7 @@ class Production:
             "REGISTRY_USERNAME": "rehearsal",
         }
         if base.standins:
+            found.update(REDIS_IMAGE=base.redis, NGINX_IMAGE=base.nginx)
             found["IMAGE_BUILD_ARGS"] = (
                 f"BASE_IMAGE={base.python}"
                 " CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"
@@ -124,12 +125,8 @@ class Production:
         return found
 
     def runner_env(self) -> dict[str, str]:
-        """The runner's own Docker engine (image job) and the stack's settings."""
-        base = running(self.base, "production")
-        env = {"DOCKER_HOST": self.socket, "PREWORK_HTTP_PORT": str(self.http_port)}
-        if base.standins:
-            env.update(REDIS_IMAGE=base.redis, NGINX_IMAGE=base.nginx)
-        return env
+        """The runner's own Docker engine (the image job builds and pushes there)."""
+        return {"DOCKER_HOST": self.socket}
 
     def ssh_secrets(self) -> dict[str, str]:
         """SWARM_SSH_KEY, SWARM_SSH_KNOWN_HOSTS and SWARM_SSH_TARGET for deploy."""

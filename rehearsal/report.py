@@ -36,7 +36,11 @@ def table(scenario: Scenario | None, seconds: float) -> str:
         result = (
             "no run"
             if run.result is None
-            else ("success" if run.passed else f"FAILED (log {run.result.log})")
+            else (
+                "success"
+                if run.passed
+                else f"FAILED (log runs/{run.result.log.parent.name}/act.log)"
+            )
         )
         took = "" if run.result is None else f", {run.result.seconds:.0f} s"
         ran, left = job_cell(run)

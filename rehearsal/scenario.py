@@ -61,7 +61,8 @@ class Scenario:
         """The run's result, when a workflow ran and succeeded."""
         if run.result is None:
             raise StepFailed(f"{run.event}: no workflow ran ({run.note})")
-        expect(run.passed, f"{run.event}: failed, log {run.result.log}")
+        log = f"runs/{run.result.log.parent.name}/act.log"
+        expect(run.passed, f"{run.event}: failed, log {log}")
         return run.result
 
     def bots(self, step: str) -> None:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,12 +162,20 @@ def test_interrupted_rehearsal_stops_everything_it_started(
     fake_bin.mkdir()
     (fake_bin / "act").write_text("#!/bin/sh\nexit 99\n")  # never reached
     (fake_bin / "act").chmod(0o755)
+    # One served "action" (any bare repository) is all the start needs.
+    actions = tmp_path / "actions"
+    actions.mkdir()
+    bare = tmp_path / "bare" / "owner" / "action"
+    git("init", "-q", "--bare", str(bare))
+    with tarfile.open(actions / "owner+action.git.tar.gz", "w:gz") as tar:
+        tar.add(bare.parent, arcname="owner")
     env = dict(os.environ, PREWORK_DOCKER_LOCK=str(held_lock))
     env["PATH"] = f"{fake_bin}:{env['PATH']}"
     log = tmp_path / "rehearsal.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rehearsal", "--cycles", "1"],
+            [sys.executable, "-m", "rehearsal", "--cycles", "1"]
+            + ["--actions", str(actions)],
             cwd=ROOT,
             env=env,
             stdout=output,
