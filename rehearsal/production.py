@@ -115,6 +115,9 @@ class Production:
             "PUBLIC_URL": self.url,
             "PREWORK_HTTP_PORT": str(self.http_port),
             "REGISTRY_USERNAME": "rehearsal",
+            # No MongoDB in this production: the deploy adds the embedded store's
+            # overlay (read by a release.yml that has DEPLOY_COMPOSE_FILES).
+            "DEPLOY_COMPOSE_FILES": "docker-compose.yml docker-compose.embedded-store.yml",
         }
         if base.standins:
             found.update(REDIS_IMAGE=base.redis, NGINX_IMAGE=base.nginx)
