@@ -31,6 +31,7 @@ STACK = "prework_stack"
 WEB = f"{STACK}_web"
 # docker-compose.yml's default secret names: the deploy job creates none.
 SECRET_NAMES = ("prework_secret_key", "prework_mongo_uri", "prework_redis_password")
+STORE_OVERLAY = "docker-compose.embedded-store.yml"
 UNREACHABLE_MONGO_URI = "mongodb://mongo.invalid:27017/prework"
 
 
@@ -117,7 +118,7 @@ class Production:
             "REGISTRY_USERNAME": "rehearsal",
             # No MongoDB in this production: the deploy adds the embedded store's
             # overlay (read by a release.yml that has DEPLOY_COMPOSE_FILES).
-            "DEPLOY_COMPOSE_FILES": "docker-compose.yml docker-compose.embedded-store.yml",
+            "DEPLOY_COMPOSE_FILES": f"docker-compose.yml {STORE_OVERLAY}",
         }
         if base.standins:
             found.update(REDIS_IMAGE=base.redis, NGINX_IMAGE=base.nginx)

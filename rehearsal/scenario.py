@@ -15,10 +15,7 @@ from devstack.waiting import wait_until
 from rehearsal.act import RunResult
 from rehearsal.github import GitHub, Run
 from rehearsal.origin import Clone
-from rehearsal.production import Production
-
-# The deploy's compose overlay that gives the app its embedded store (no MongoDB here).
-STORE_OVERLAY = "docker-compose.embedded-store.yml"
+from rehearsal.production import STORE_OVERLAY, Production
 
 
 class StepFailed(AssertionError):
