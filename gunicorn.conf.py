@@ -15,15 +15,15 @@ from app.config import ConfigError, load_settings
 
 # Refuse bad settings once, in the master, in one line: workers would only respawn.
 try:
-    load_settings(os.environ)
+    SETTINGS = load_settings(os.environ)
 except ConfigError as error:
     sys.exit(f"prework: configuration error: {error}")
 
 wsgi_app = "app:create_app()"
-bind = [os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")]
+bind = [SETTINGS.server.bind]
 # 2 cores: two processes, a few threads each for requests waiting on Redis/MongoDB.
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+workers = SETTINGS.server.workers
+threads = SETTINGS.server.threads
 worker_class = "gthread"
 timeout = 30
 # Requests in flight get 30 s after SIGTERM; the stack's stop_grace_period is longer.
@@ -36,7 +36,16 @@ keepalive = 75
 # The heartbeat file on tmpfs: a container's overlay disk can stall it.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # nginx's address on the overlay network is not fixed; only nginx can reach this port.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+forwarded_allow_ips = SETTINGS.server.forwarded_allow_ips
+# Only the scheme header nginx sets (it drops the others a client sends): with
+# gunicorn's default three, a client's X-Forwarded-Ssl against nginx's
+# X-Forwarded-Proto made gunicorn answer its own HTML 400.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+# nginx bounds the request line and headers (large_client_header_buffers) and answers
+# JSON past them; whatever it passes on, gunicorn must take rather than answer HTML.
+limit_request_line = 0
+limit_request_field_size = 0
+limit_request_fields = 32768
 # One shared $HOME/.gunicorn/gunicorn.ctl would collide between servers; none is used.
 control_socket_disable = True
 # The app writes one JSON line per request itself; gunicorn's own messages go to stdout.
@@ -55,7 +64,9 @@ logconfig_dict: dict[str, Any] = {
 
 def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's metric files when metrics are shared between workers."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if SETTINGS.metrics_dir is not None:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+        multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
+            worker.pid, str(SETTINGS.metrics_dir)
+        )

@@ -190,3 +190,11 @@ def bench(session: nox.Session) -> None:
         if name not in known:
             session.error(f"unknown benchmark {name!r}: choose from {', '.join(known)}")
         session.run("python", "-m", f"benchmarks.bench_{name}")
+
+
+@nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """schemathesis, stateful links included, against the app on loopback (gunicorn
+    with its workers, the embedded store, redis-server); `-- --short` is CI's run."""
+    session.install("-e", ".", *group("fuzz"))
+    session.run("python", "-m", "devstack.fuzz", *session.posargs)

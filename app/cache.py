@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -16,6 +19,26 @@ from app.config import RedisSettings
 LOG = logging.getLogger("prework.cache")
 KEY_PREFIX = "prework:"
 VISITS_KEY = f"{KEY_PREFIX}visits"
+# A generation outlives any request (gunicorn's timeout is 30 s); being random, a new
+# one never equals an old one, even after the old one expired.
+GENERATION_TTL = 3600
+# KEYS: value, generation. ARGV: the generation the reader saw ("" if none), the
+# value, the TTL. Sets the value only when no invalidation happened since that read.
+SET_IF_GENERATION = """
+if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+def value_key(key: str) -> str:
+    return KEY_PREFIX + key
+
+
+def generation_key(key: str) -> str:
+    return f"{KEY_PREFIX}generation:{key}"
 
 
 class CacheStatus(StrEnum):
@@ -46,38 +69,71 @@ class ThrottledWarning:
         return True
 
 
-class NotesCache:
-    """No cache at all (REDIS_URL unset): every read bypasses it."""
+@dataclass(frozen=True)
+class CacheRead:
+    """One cache read: the cached bytes (None unless a HIT), what happened, and the
+    key's generation at that moment, which a later `put` must still find."""
+
+    value: bytes | None
+    status: CacheStatus
+    generation: bytes = b""
+
+
+class NotesCache(Protocol):
+    """A read-through cache of note bodies, safe against writes racing reads."""
+
+    kind: str
+
+    def describe(self) -> str: ...
+
+    def get(self, key: str) -> CacheRead: ...
+
+    def put(self, key: str, value: bytes, read: CacheRead) -> bool:
+        """Cache `value`, read from the store after `read`, unless `key` was
+        invalidated since: a value older than the newest write is never stored."""
+        ...
+
+    def invalidate(self, key: str) -> None: ...
+
+    def count_visit(self) -> int | None:
+        """Add one to the visits counter and return it; None without a cache."""
+        ...
+
+    def health(self) -> str:
+        """ok, degraded (configured but not answering) or off."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class NoCache:
+    """REDIS_URL unset: every read bypasses the cache."""
 
     kind = "off"
 
     def describe(self) -> str:
-        """Which cache this is, for the start-up log line (never a secret)."""
         return self.kind
 
-    def get(self, key: str) -> tuple[bytes | None, CacheStatus]:
-        """The cached bytes under `key` and whether that was a hit."""
-        return None, CacheStatus.BYPASS
+    def get(self, key: str) -> CacheRead:
+        return CacheRead(None, CacheStatus.BYPASS)
 
-    def put(self, key: str, value: bytes) -> None:
-        """Cache `value` under `key` for the configured TTL."""
+    def put(self, key: str, value: bytes, read: CacheRead) -> bool:
+        return False
 
     def invalidate(self, key: str) -> None:
-        """Forget `key`."""
+        return None
 
     def count_visit(self) -> int | None:
-        """Add one to the visits counter and return it; None without a cache."""
         return None
 
     def health(self) -> str:
-        """ok, degraded (configured but not answering) or off."""
         return "off"
 
     def close(self) -> None:
-        """Release connections."""
+        return None
 
 
-class RedisNotesCache(NotesCache):
+class RedisNotesCache:
     """Redis with short timeouts; a Redis error means bypass, never a failed request."""
 
     kind = "redis"
@@ -101,9 +157,13 @@ class RedisNotesCache(NotesCache):
             retry=Retry(NoBackoff(), 0),
         )
         self._ttl = settings.cache_ttl_seconds
+        self._set_if_generation = self._client.register_script(SET_IF_GENERATION)
         self._pause = pause_after_error
         self._paused_until = 0.0
         self._warning = ThrottledWarning(LOG, warn_interval)
+
+    def describe(self) -> str:
+        return self.kind
 
     def _available(self) -> bool:
         # After an error, skip Redis briefly so an outage costs no timeout per request.
@@ -113,32 +173,47 @@ class RedisNotesCache(NotesCache):
         self._paused_until = time.monotonic() + self._pause
         self._warning.warn(f"redis unavailable, bypassing the cache: {error}")
 
-    def get(self, key: str) -> tuple[bytes | None, CacheStatus]:
-        """The cached bytes under `key`: HIT, MISS, or BYPASS when Redis fails."""
+    def get(self, key: str) -> CacheRead:
+        """HIT, MISS (with the generation a `put` must match), or BYPASS on error."""
         if not self._available():
-            return None, CacheStatus.BYPASS
+            return CacheRead(None, CacheStatus.BYPASS)
         try:
-            value = self._client.get(KEY_PREFIX + key)
+            # One round trip, one atomic read: the value and its generation.
+            found = self._client.mget(value_key(key), generation_key(key))
         except redis.RedisError as error:
             self._failed(error)
-            return None, CacheStatus.BYPASS
+            return CacheRead(None, CacheStatus.BYPASS)
+        # No decode_responses: redis-py returns bytes (its stubs also allow str).
+        value, generation = cast(list[bytes | None], found)
         if value is None:
-            return None, CacheStatus.MISS
-        return bytes(value), CacheStatus.HIT  # type: ignore[arg-type]
+            return CacheRead(None, CacheStatus.MISS, generation or b"")
+        return CacheRead(value, CacheStatus.HIT)
 
-    def put(self, key: str, value: bytes) -> None:
-        """Cache `value` for the TTL; a Redis error is only logged."""
-        if not self._available():
-            return
+    def put(self, key: str, value: bytes, read: CacheRead) -> bool:
+        """Store `value` for the TTL only if `key`'s generation is still the one
+        `read` saw (checked and set in one script); a Redis error is only logged."""
+        if read.status is not CacheStatus.MISS or not self._available():
+            return False
         try:
-            self._client.set(KEY_PREFIX + key, value, ex=self._ttl)
+            stored = self._set_if_generation(
+                keys=[value_key(key), generation_key(key)],
+                args=[read.generation, value, self._ttl],
+            )
         except redis.RedisError as error:
             self._failed(error)
+            return False
+        return bool(stored)
 
     def invalidate(self, key: str) -> None:
-        """Forget `key`; if Redis is down, the TTL bounds how stale it can get."""
+        """Forget `key` and give it a new generation, in one transaction, so that no
+        read that started earlier can store its copy; if Redis is down, the TTL
+        bounds how stale the cache can get."""
         try:
-            self._client.delete(KEY_PREFIX + key)
+            with self._client.pipeline(transaction=True) as pipe:
+                new_generation = secrets.token_bytes(12)
+                pipe.set(generation_key(key), new_generation, ex=GENERATION_TTL)
+                pipe.delete(value_key(key))
+                pipe.execute()
         except redis.RedisError as error:
             self._failed(error)
 
@@ -163,12 +238,11 @@ class RedisNotesCache(NotesCache):
         return "ok"
 
     def close(self) -> None:
-        """Close the connection pool."""
         self._client.close()
 
 
 def open_cache(settings: RedisSettings) -> NotesCache:
     """Redis when REDIS_URL is set, else no cache."""
     if settings.url is None:
-        return NotesCache()
+        return NoCache()
     return RedisNotesCache(settings)

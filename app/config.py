@@ -19,6 +19,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 DB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+# A host name or address, or `.domain` for it and all its subdomains (Flask's form).
+TRUSTED_HOST = re.compile(r"^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$|^\[[0-9A-Fa-f:.]+\]$")
 
 
 class ConfigError(ValueError):
@@ -70,6 +72,16 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """How gunicorn serves the app (read by gunicorn.conf.py)."""
+
+    bind: str = "0.0.0.0:8000"
+    workers: int = 2
+    threads: int = 4
+    forwarded_allow_ips: str = "*"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of the service, typed; built by `load_settings`."""
 
@@ -83,6 +95,11 @@ class Settings:
     embedded_store_dir: Path | None = None
     version_file: Path | None = None
     git_sha: str | None = None
+    # None: every Host is answered (no response ever carries a URL made from it).
+    trusted_hosts: tuple[str, ...] | None = None
+    # Where gunicorn's workers share their metrics; None: each worker reports its own.
+    metrics_dir: Path | None = None
+    server: ServerSettings = field(default_factory=ServerSettings)
 
 
 def read_secret(environ: Mapping[str, str], name: str) -> Secret | None:
@@ -182,6 +199,20 @@ def check_mongo_uri(uri: Secret | None) -> None:
         raise ConfigError(f"MONGO_URI: not a valid MongoDB URI: {error}") from None
 
 
+def read_hosts(environ: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    """A comma-separated list of host names; None when unset."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    hosts = tuple(host.strip().lower() for host in raw.split(","))
+    for host in hosts:
+        if not TRUSTED_HOST.fullmatch(host):
+            raise ConfigError(
+                f"{name}: {host!r} is not a host name, address or .domain"
+            )
+    return hosts
+
+
 def read_mongo(environ: Mapping[str, str]) -> MongoSettings:
     """The MongoDB settings."""
     uri = read_secret(environ, "MONGO_URI")
@@ -213,6 +244,16 @@ def read_redis(environ: Mapping[str, str]) -> RedisSettings:
     )
 
 
+def read_server(environ: Mapping[str, str]) -> ServerSettings:
+    """gunicorn's settings."""
+    return ServerSettings(
+        bind=environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000",
+        workers=read_int(environ, "GUNICORN_WORKERS", 2, 1, 64),
+        threads=read_int(environ, "GUNICORN_THREADS", 4, 1, 256),
+        forwarded_allow_ips=environ.get("FORWARDED_ALLOW_IPS", "").strip() or "*",
+    )
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Read and validate every setting; raise ConfigError naming the bad variable."""
     app_env = cast(AppEnv, read_choice(environ, "APP_ENV", "development", APP_ENVS))
@@ -235,4 +276,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         embedded_store_dir=read_path(environ, "EMBEDDED_STORE_DIR"),
         version_file=read_path(environ, "PREWORK_VERSION_FILE"),
         git_sha=environ.get("GIT_SHA", "").strip() or None,
+        trusted_hosts=read_hosts(environ, "TRUSTED_HOSTS"),
+        metrics_dir=read_path(environ, "PROMETHEUS_MULTIPROC_DIR"),
+        server=read_server(environ),
     )

@@ -51,24 +51,29 @@ def error_response(
     *,
     fields: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    beside: Mapping[str, object] | None = None,
 ) -> Response:
-    """The JSON error body every failure uses."""
+    """The JSON error body every failure uses; `beside` adds members next to
+    `error` (e.g. /readyz's checks)."""
     error: dict[str, object] = {"code": code, "message": message}
     if fields:
         error["fields"] = dict(fields)
-    response = jsonify({"error": error})
+    response = jsonify({**(beside or {}), "error": error})
     response.status_code = status
     response.headers.update(headers or {})
     return response
 
 
-def unavailable_response(message: str) -> Response:
+def unavailable_response(
+    message: str, beside: Mapping[str, object] | None = None
+) -> Response:
     """503 with Retry-After: a dependency is down and the client may retry."""
     return error_response(
         503,
         HTTP_CODES[503],
         message,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        beside=beside,
     )
 
 

@@ -53,7 +53,12 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key.reveal(),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         TESTING=settings.app_env == "test",
+        # Any other Host gets 400 (werkzeug's SecurityError) before routing.
+        TRUSTED_HOSTS=list(settings.trusted_hosts or []) or None,
     )
+    # `//api//notes` would answer a 308 whose Location werkzeug builds from the
+    # client's Host header; such paths are plain 404s instead.
+    app.url_map.merge_slashes = False
     store = open_store(
         settings.mongo,
         settings.embedded_store_dir or Path(app.instance_path) / "notes-db",
@@ -64,7 +69,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         # Start anyway: /healthz answers, /readyz says 503 until the store is back.
         LOG.warning("store unreachable at start (%s); indexes created later", error)
     cache = open_cache(settings.redis)
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_dir)
     app.extensions[EXTENSION] = Services(
         settings, store, cache, metrics, read_version(settings)
     )

@@ -6,7 +6,6 @@ import json
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from app.cache import CacheStatus
 from app.errors import ApiError
 from app.services import services
 from app.store import Note, is_note_id
@@ -58,18 +57,18 @@ def list_notes() -> Response:
 def get_note(note_id: str) -> Response:
     """One note, read through the cache (X-Cache: HIT, MISS or BYPASS)."""
     checked_id(note_id)
-    found = services()
-    body, status = found.cache.get(note_id)
-    found.metrics.cache.labels(status.lower()).inc()
+    parts = services()
+    read = parts.cache.get(note_id)
+    parts.metrics.cache.labels(read.status.lower()).inc()
+    body = read.value
     if body is None:
-        note = found.store.get(note_id)
+        note = parts.store.get(note_id)
         if note is None:
             raise not_found(note_id)
         body = note_json(note)
-        if status is CacheStatus.MISS:
-            found.cache.put(note_id, body)
+        parts.cache.put(note_id, body, read)
     response = Response(body, mimetype="application/json")
-    response.headers[CACHE_HEADER] = status.value
+    response.headers[CACHE_HEADER] = read.status.value
     return response
 
 
@@ -78,9 +77,9 @@ def update_note(note_id: str) -> Response:
     """Change some fields of a note; the cached copy is dropped."""
     checked_id(note_id)
     changes = note_fields(json_object_body(request), partial=True)
-    found = services()
-    note = found.store.update(note_id, changes)
-    found.cache.invalidate(note_id)
+    parts = services()
+    note = parts.store.update(note_id, changes)
+    parts.cache.invalidate(note_id)
     if note is None:
         raise not_found(note_id)
     return jsonify(note)
@@ -90,9 +89,9 @@ def update_note(note_id: str) -> Response:
 def delete_note(note_id: str) -> tuple[str, int]:
     """Delete a note: 204; the cached copy is dropped."""
     checked_id(note_id)
-    found = services()
-    deleted = found.store.delete(note_id)
-    found.cache.invalidate(note_id)
+    parts = services()
+    deleted = parts.store.delete(note_id)
+    parts.cache.invalidate(note_id)
     if not deleted:
         raise not_found(note_id)
     return "", 204

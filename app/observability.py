@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flask import Flask, Response, g, has_request_context, request
 from prometheus_client import (
@@ -73,7 +73,8 @@ def configure_logging(level: str) -> None:
 class Metrics:
     """The service's Prometheus metrics, in a registry of its own (one per app)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self.shared_dir = shared_dir
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "prework_http_requests_total",
@@ -97,10 +98,12 @@ class Metrics:
     def exposition(self) -> Response:
         """The metrics in Prometheus text format (all gunicorn workers when set up)."""
         registry = self.registry
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if self.shared_dir is not None:
             # Workers write their values to files there; collect them all.
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            MultiProcessCollector(  # type: ignore[no-untyped-call]
+                registry, path=str(self.shared_dir)
+            )
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -7,7 +7,7 @@ from importlib import resources
 
 from flask import Blueprint, Response, jsonify
 
-from app.errors import RETRY_AFTER_SECONDS
+from app.errors import unavailable_response
 from app.services import services
 from app.store import StoreUnavailable
 
@@ -18,12 +18,12 @@ blueprint = Blueprint("service", __name__)
 @blueprint.get("/")
 def index() -> Response:
     """Name, version, the replica that answered, and the visits counter."""
-    found = services()
+    parts = services()
     return jsonify(
         service=SERVICE_NAME,
-        version=found.version,
+        version=parts.version,
         hostname=socket.gethostname(),
-        visits=found.cache.count_visit(),
+        visits=parts.cache.count_visit(),
     )
 
 
@@ -34,33 +34,29 @@ def healthz() -> Response:
 
 
 @blueprint.get("/readyz")
-def readyz() -> tuple[Response, int, dict[str, str]]:
+def readyz() -> Response:
     """Ready when the store answers; Redis is reported but never makes it unready."""
-    found = services()
-    checks = {"store": "ok", "cache": found.cache.health()}
+    parts = services()
+    checks = {"store": "ok", "cache": parts.cache.health()}
     try:
-        found.store.ping()
+        parts.store.ping()
     except StoreUnavailable:
         checks["store"] = "down"
-        body = {
-            "status": "unready",
-            "checks": checks,
-            "error": {"code": "unavailable", "message": "the note store is down"},
-        }
-        return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return jsonify(status="ready", checks=checks), 200, {}
+        return unavailable_response(
+            "the note store is down", beside={"status": "unready", "checks": checks}
+        )
+    return jsonify(status="ready", checks=checks)
 
 
 @blueprint.get("/version")
 def version() -> Response:
     """The VERSION file's content and the commit (GIT_SHA) or null."""
-    found = services()
-    return jsonify(version=found.version, commit=found.settings.git_sha)
+    parts = services()
+    return jsonify(version=parts.version, commit=parts.settings.git_sha)
 
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format."""
     return services().metrics.exposition()
 
 

@@ -27,5 +27,5 @@ class Services:
 
 def services() -> Services:
     """The services of the app handling the current request."""
-    found: Services = current_app.extensions[EXTENSION]
-    return found
+    parts: Services = current_app.extensions[EXTENSION]
+    return parts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -79,8 +80,9 @@ class NotesStore:
     kind = "abstract"
 
     @contextmanager
-    def collection(self) -> Iterator[Collection]:
-        """The notes collection, with driver errors turned into StoreUnavailable."""
+    def collection(self, write: bool = False) -> Iterator[Collection]:
+        """The notes collection, with driver errors turned into StoreUnavailable;
+        everything done inside one `write=True` block is atomic."""
         raise NotImplementedError
         yield  # pragma: no cover
 
@@ -95,10 +97,9 @@ class NotesStore:
         """Create the indexes the queries use, where the engine supports them."""
 
     def close(self) -> None:
-        """Release connections."""
+        return None
 
     def create(self, title: str, body: str, tags: list[str]) -> Note:
-        """Store a new note and return it."""
         stamp = now_iso()
         document = {
             "_id": str(ObjectId()),
@@ -108,7 +109,7 @@ class NotesStore:
             "created_at": stamp,
             "updated_at": stamp,
         }
-        with self.collection() as notes:
+        with self.collection(write=True) as notes:
             notes.insert_one(dict(document))
         return to_note(document)
 
@@ -132,7 +133,7 @@ class NotesStore:
     def update(self, note_id: str, changes: Mapping[str, Any]) -> Note | None:
         """Apply `changes` to a note and return it, or None when there is none."""
         update = {"$set": {**changes, "updated_at": now_iso()}}
-        with self.collection() as notes:
+        with self.collection(write=True) as notes:
             if notes.update_one({"_id": note_id}, update).matched_count == 0:
                 return None
             document = notes.find_one({"_id": note_id})
@@ -140,7 +141,7 @@ class NotesStore:
 
     def delete(self, note_id: str) -> bool:
         """Delete a note; True when there was one."""
-        with self.collection() as notes:
+        with self.collection(write=True) as notes:
             deleted: int = notes.delete_one({"_id": note_id}).deleted_count
         return deleted == 1
 
@@ -192,12 +193,11 @@ class MongoNotesStore(NotesStore):
             return self._client
 
     def notes(self) -> PyMongoCollection[dict[str, Any]]:
-        """The notes collection of the configured database."""
         return self.client()[self._db_name]["notes"]
 
     @contextmanager
-    def collection(self) -> Iterator[Collection]:
-        """The notes collection; a driver error becomes StoreUnavailable."""
+    def collection(self, write: bool = False) -> Iterator[Collection]:
+        """The notes collection; `$set` and `delete_one` are atomic on the server."""
         notes = self.notes()
         with self.driver_errors():
             yield notes
@@ -211,19 +211,14 @@ class MongoNotesStore(NotesStore):
             self.ensure_indexes()
 
     def ensure_indexes(self) -> None:
-        """Index tags (filter) and created_at (newest first)."""
+        """Index tags, the list filter; the list sorts and pages on `_id`, which
+        MongoDB always indexes (ids are made in creation order)."""
         notes = self.notes()
         with self.driver_errors():
             notes.create_index("tags")
-            notes.create_index([("created_at", DESCENDING)])
         self._indexed = True
 
-    def drop_database(self) -> None:
-        """Drop the whole database (tests use a throwaway one)."""
-        self.client().drop_database(self._db_name)
-
     def close(self) -> None:
-        """Close the client's connection pool."""
         if self._client is not None:
             self._client.close()
 
@@ -238,27 +233,28 @@ class EmbeddedNotesStore(NotesStore):
 
         directory.mkdir(parents=True, exist_ok=True)
         if not (directory / "monty.storage.cfg").exists():
-            # SQLite, not montydb's default flat file: its locking keeps several
-            # gunicorn worker processes consistent on the same files.
             set_storage(str(directory), storage="sqlite", use_bson=False)
         self._directory = directory
+        self._lock_file = directory / "prework.lock"
         self._client = MontyClient(str(directory))
         self._notes = self._client["prework"]["notes"]
         # montydb's SQLite engine shares one connection attribute between threads.
         self._lock = threading.Lock()
 
     def describe(self) -> str:
-        """Which store this is and where its files are."""
         return f"embedded ({self._directory})"
 
     @contextmanager
-    def collection(self) -> Iterator[Collection]:
-        """The notes collection, one thread at a time."""
-        with self._lock:
+    def collection(self, write: bool = False) -> Iterator[Collection]:
+        """The notes collection, one thread at a time, and across processes (every
+        gunicorn worker) one writer or many readers: montydb reads a whole document
+        and writes it back, so two unlocked writers would undo each other."""
+        with self._lock, self._lock_file.open("a") as lock:
+            # Opened per use: a descriptor inherited through fork would share the lock.
+            fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
             yield self._notes
 
     def close(self) -> None:
-        """Close the embedded client."""
         self._client.close()
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import ApiError
-from app.store import is_note_id
 
 TAG = re.compile(r"^[a-z0-9-]{1,32}$")
 TITLE_MAX = 200
@@ -21,16 +20,47 @@ TAGS_MAX = 20
 LIMIT_DEFAULT = 20
 LIMIT_MAX = 100
 LIMIT_TEXT = re.compile(r"^[0-9]{1,4}$")
+# 24 bytes in base64url without padding, as openapi.json's `cursor` says.
+CURSOR = re.compile(r"^[A-Za-z0-9_-]{32}$")
+CURSOR_PROBLEM = "must be 32 characters of A-Z, a-z, 0-9, _ and -"
 NOTE_FIELDS = ("title", "body", "tags")
+UNICODE_PROBLEM = "must be Unicode text (a lone surrogate is not)"
+
+
+def body_bytes(request: Request) -> bytes:
+    """The request body; 413 past MAX_BODY_BYTES whatever the framing.
+
+    werkzeug stops reading a body without Content-Length (chunked) at the limit and
+    returns what it read, so such a body is read here up to one byte past it.
+    """
+    limit = request.max_content_length
+    environ = request.environ
+    if (
+        limit is None
+        or request.content_length is not None
+        or "wsgi.input_terminated" not in environ
+    ):
+        return request.get_data(cache=False)  # 413 when Content-Length is too big
+    raw: bytes = environ["wsgi.input"].read(limit + 1)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge()
+    return raw
 
 
 def json_object_body(request: Request) -> dict[str, Any]:
-    """The JSON object sent: 415 if not JSON, 400 if malformed, 422 if not an object."""
+    """The JSON object sent: 415 if not JSON, 400 if malformed, 422 if not an object
+    or not Unicode text."""
     if not request.is_json:
         raise ApiError(415, "send the body as Content-Type: application/json")
-    raw = request.get_data(cache=False)  # 413 past MAX_BODY_BYTES
+    raw = body_bytes(request)
     try:
         payload = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError(
+            422,
+            "the request body is not UTF-8 text",
+            fields={"request": "not UTF-8 text"},
+        ) from None
     except (ValueError, RecursionError):
         raise ApiError(400, "the body is not valid JSON") from None
     if not isinstance(payload, dict):
@@ -42,18 +72,28 @@ def json_object_body(request: Request) -> dict[str, Any]:
     return payload
 
 
+def is_unicode(text: str) -> bool:
+    """False when `text` holds a lone surrogate (JSON's "\\ud800"), which no UTF-8
+    store, BSON included, can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def title_problem(value: object) -> str | None:
     """Why `value` is not a title, or None."""
     if not isinstance(value, str) or not 1 <= len(value) <= TITLE_MAX:
         return f"must be a string of 1-{TITLE_MAX} characters"
-    return None
+    return None if is_unicode(value) else UNICODE_PROBLEM
 
 
 def body_problem(value: object) -> str | None:
     """Why `value` is not a note body, or None."""
     if not isinstance(value, str) or len(value) > BODY_MAX:
         return f"must be a string of at most {BODY_MAX} characters"
-    return None
+    return None if is_unicode(value) else UNICODE_PROBLEM
 
 
 def tags_problem(value: object) -> str | None:
@@ -89,19 +129,20 @@ def note_fields(payload: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
 
 
 def encode_cursor(note_id: str) -> str:
-    """An opaque cursor for the page after the note `note_id`."""
+    """The cursor for the page after the note `note_id`: its id in base64url."""
     return base64.urlsafe_b64encode(note_id.encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> str:
-    """The note id inside a cursor; 422 when it is not one of ours."""
-    try:
-        note_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        note_id = ""
-    if not is_note_id(note_id):
-        raise ApiError(422, "invalid cursor", fields={"cursor": "not a valid cursor"})
-    return note_id
+    """The position inside a cursor; 422 unless it has CURSOR's form.
+
+    Any such cursor is a position in the id order (the notes listed are those whose
+    id sorts below it), so exactly the strings openapi.json's pattern describes are
+    accepted, whoever made them.
+    """
+    if not CURSOR.fullmatch(cursor):
+        raise ApiError(422, "invalid cursor", fields={"cursor": CURSOR_PROBLEM})
+    return base64.urlsafe_b64decode(cursor).decode("latin-1")
 
 
 def list_parameters(args: Mapping[str, str]) -> tuple[str | None, int, str | None]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import socket
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +158,17 @@ def test_empty_patch_is_422(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=101", "limit=ten", "tag=Bad!", "cursor=%%%", "cursor=eA"],
+    [
+        "limit=0",
+        "limit=101",
+        "limit=ten",
+        "tag=Bad!",
+        "cursor=%%%",
+        "cursor=eA",
+        "cursor=" + "A" * 31,
+        "cursor=" + "A" * 31 + "=",
+        "cursor=" + "A" * 33,
+    ],
 )
 def test_bad_list_parameters_are_422(client: FlaskClient, query: str) -> None:
     response = client.get(f"/api/notes?{query}")
@@ -163,6 +176,31 @@ def test_bad_list_parameters_are_422(client: FlaskClient, query: str) -> None:
     assert set(response.json["error"]["fields"]) == {  # type: ignore[index]
         query.split("=")[0]
     }
+
+
+def cursor_pattern() -> str:
+    """The pattern openapi.json gives the list's `cursor` parameter."""
+    document = json.loads(files("app").joinpath("openapi.json").read_text())
+    (parameter,) = [
+        parameter
+        for parameter in document["paths"]["/api/notes"]["get"]["parameters"]
+        if parameter["name"] == "cursor"
+    ]
+    pattern: str = parameter["schema"]["pattern"]
+    return pattern
+
+
+@pytest.mark.parametrize("cursor", ["A" * 32, "_" * 32, "-" * 32, "zZ09" * 8])
+def test_every_cursor_the_document_describes_is_a_position(
+    client: FlaskClient, cursor: str
+) -> None:
+    assert re.fullmatch(cursor_pattern(), cursor)
+    ids = sorted(create(client, title=f"n{i}")["id"] for i in range(3))
+    response = client.get(f"/api/notes?cursor={cursor}")
+    assert response.status_code == 200
+    position = base64.urlsafe_b64decode(cursor).decode("latin-1")
+    listed = [note["id"] for note in response.json["notes"]]  # type: ignore[index]
+    assert listed == [note_id for note_id in ids[::-1] if note_id < position]
 
 
 @pytest.mark.parametrize(
@@ -280,9 +318,11 @@ def test_metrics_count_requests_by_route_and_status(client: FlaskClient) -> None
 
 
 def test_metrics_of_all_workers_when_prometheus_multiproc_dir_is_set(
-    client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_app: AppFactory, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    client = make_app(PROMETHEUS_MULTIPROC_DIR=str(shared)).test_client()
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from app.cache import RedisNotesCache, ThrottledWarning
+from app.cache import CacheRead, CacheStatus, RedisNotesCache, ThrottledWarning
 from app.config import RedisSettings, Secret
 from devstack import RedisServer, free_port, wait_until
 from tests.conftest import AppFactory
@@ -103,16 +104,50 @@ def test_cache_comes_back_after_an_outage(redis_server: RedisServer) -> None:
     )
     try:
         redis_server.stop()
-        assert cache.get("k")[1] == "BYPASS"
+        assert cache.get("k").status == "BYPASS"
         redis_server.start()  # on the same port: stop() keeps it
 
         def put_then_hit() -> bool:
-            cache.put("k", b"v")
-            return cache.get("k")[1] == "HIT"
+            cache.put("k", b"v", cache.get("k"))
+            return cache.get("k").status == "HIT"
 
         assert wait_until(put_then_hit, 10, "the cache to recover")
     finally:
         cache.close()
+
+
+@pytest.fixture
+def cache(redis_server: RedisServer) -> Iterator[RedisNotesCache]:
+    """A cache on its own redis-server."""
+    opened = RedisNotesCache(RedisSettings(url=Secret(redis_server.url)))
+    yield opened
+    opened.close()
+
+
+def test_a_read_that_began_before_an_invalidation_stores_nothing(
+    cache: RedisNotesCache,
+) -> None:
+    # A GET misses and reads the store; a DELETE invalidates; the GET's put comes last.
+    early = cache.get("n")
+    assert early.status == "MISS"
+    cache.invalidate("n")
+    assert cache.put("n", b"old", early) is False
+    assert cache.get("n").status == "MISS"
+    # A read that began after the invalidation is cached as before.
+    late = cache.get("n")
+    assert cache.put("n", b"new", late) is True
+    assert cache.get("n") == CacheRead(b"new", CacheStatus.HIT)
+
+
+def test_every_invalidation_makes_a_new_generation(cache: RedisNotesCache) -> None:
+    first = cache.get("n")
+    cache.invalidate("n")
+    second = cache.get("n")
+    cache.invalidate("n")
+    assert len({first.generation, second.generation, cache.get("n").generation}) == 3
+    assert cache.put("n", b"v", second) is False
+    # Only a MISS carries a generation worth storing against.
+    assert cache.put("n", b"v", CacheRead(None, CacheStatus.BYPASS)) is False
 
 
 def test_password_comes_from_redis_password_file(

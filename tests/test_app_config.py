@@ -82,6 +82,11 @@ def test_redis_password_file_goes_with_redis_url(tmp_path: Path) -> None:
         ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
         ({"TRUSTED_PROXY_COUNT": "99"}, "TRUSTED_PROXY_COUNT"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"TRUSTED_HOSTS": "ok.example,evil example"}, "TRUSTED_HOSTS"),
+        ({"TRUSTED_HOSTS": "a.example,"}, "TRUSTED_HOSTS"),
+        ({"GUNICORN_WORKERS": "two"}, "GUNICORN_WORKERS"),
+        ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS"),
+        ({"GUNICORN_THREADS": "-4"}, "GUNICORN_THREADS"),
         ({"MONGO_TLS_CA_FILE": "/nonexistent/ca.pem"}, "MONGO_TLS_CA_FILE"),
     ],
 )
@@ -122,7 +127,19 @@ def test_create_app_from_the_environment_exits_with_one_line(
 
 
 @pytest.mark.slow
-def test_gunicorn_refuses_bad_settings_in_one_line_on_stderr() -> None:
+@pytest.mark.parametrize(
+    ("environ", "line"),
+    [
+        (
+            {"APP_ENV": "production", "SECRET_KEY": SECRET},
+            "MONGO_URI: required when APP_ENV=production",
+        ),
+        ({"GUNICORN_WORKERS": "two"}, "GUNICORN_WORKERS: 'two' is not an integer"),
+    ],
+)
+def test_gunicorn_refuses_bad_settings_in_one_line_on_stderr(
+    environ: dict[str, str], line: str
+) -> None:
     result = subprocess.run(  # nosec B603 - fixed argv
         [
             sys.executable,
@@ -134,7 +151,7 @@ def test_gunicorn_refuses_bad_settings_in_one_line_on_stderr() -> None:
             "127.0.0.1:1",
         ],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "APP_ENV": "production", "SECRET_KEY": SECRET},
+        env={"PATH": "/usr/bin:/bin", **environ},
         capture_output=True,
         text=True,
         timeout=60,
@@ -142,6 +159,6 @@ def test_gunicorn_refuses_bad_settings_in_one_line_on_stderr() -> None:
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "prework: configuration error: MONGO_URI: required when APP_ENV=production"
+        f"prework: configuration error: {line}"
     ]
     assert SECRET not in result.stdout + result.stderr

@@ -33,7 +33,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotesStore
         mongo.ensure_indexes()
         yield mongo
     finally:
-        mongo.drop_database()
+        mongo.client().drop_database(database)
         mongo.close()
 
 
