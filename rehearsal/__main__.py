@@ -24,7 +24,7 @@ from devstack.processes import StartFailed
 from devstack.waiting import TimedOut
 from rehearsal.act import Act, Repository
 from rehearsal.github import GitHub
-from rehearsal.origin import OWNER_REPO, seed_origin
+from rehearsal.origin import OWNER_REPO, SeedFailed, seed_origin
 from rehearsal.production import Production
 from rehearsal.report import table
 from rehearsal.scenario import Scenario, StepFailed
@@ -35,7 +35,14 @@ VENDORED_ACTIONS = ROOT.parent / "shared" / "vendor" / "github-actions"
 
 
 # What ends a rehearsal as failed (with its logs kept), as opposed to a crash.
-FAILURES = (StepFailed, CommandFailed, StartFailed, MissingBinary, TimedOut)
+FAILURES = (
+    StepFailed,
+    SeedFailed,
+    CommandFailed,
+    StartFailed,
+    MissingBinary,
+    TimedOut,
+)
 
 
 def say(line: str) -> None:
