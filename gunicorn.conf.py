@@ -28,10 +28,9 @@ worker_class = "gthread"
 timeout = 30
 # Requests in flight get 30 s after SIGTERM; the stack's stop_grace_period is longer.
 graceful_timeout = 30
-# nginx keeps no upstream connections (it sends `Connection: close` so that it can
-# re-resolve `web` per request), so only direct clients, such as a metrics scraper,
-# reuse one. Should nginx gain an upstream `keepalive` pool, 75 s outlasts its 60 s
-# keepalive_timeout: nginx closes idle connections first, never a reused one.
+# nginx keeps idle keep-alive connections to the replicas (its upstream `keepalive`);
+# 75 s outlasts its 60 s keepalive_timeout, so nginx closes an idle connection first
+# and never reuses one gunicorn is closing.
 keepalive = 75
 # The heartbeat file on tmpfs: a container's overlay disk can stall it.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -3,15 +3,20 @@
 The app's cached `GET /api/notes/<id>` (a Redis HIT) and, as the worst case for a
 proxy, the tests' bare WSGI echo. One run, side by side, same machine, load from
 Debian's `wrk` on loopback. The rate and connection limits are raised for the
-measurement (a benchmark is one client). A third row measures the road not taken:
-an `upstream` block with keep-alive (no re-resolution on nginx 1.22).
+measurement (a benchmark is one client). Besides the shipped config (upstream
+keep-alive, servers kept current by nginx/upstream-watch.sh) two variants of it run:
+the upper bound (a fixed upstream, access log buffered) and the previous config's
+cost (a new connection to gunicorn per request, as a variable `proxy_pass` needs).
 Run: `nox -s bench -- nginx`.
 """
 
 from __future__ import annotations
 
+import random
+import re
 import statistics
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +28,7 @@ from devstack import GunicornServer, NginxServer, RedisServer
 from devstack.gunicorn import echo_server
 
 ECHO_PATH = "/api/notes/1"
-CONNECTIONS, THREADS, SECONDS, WARMUP_SECONDS, ROUNDS = 32, 2, 5, 2, 5
+CONNECTIONS, THREADS, SECONDS, WARMUP_SECONDS, ROUNDS = 32, 2, 3, 2, 9
 RAISED_LIMITS = {
     "NGINX_RATE_LIMIT": "1000000r/s",
     "NGINX_RATE_BURST": "1000000",
@@ -33,31 +38,47 @@ RAISED_LIMITS = {
 
 @dataclass(frozen=True)
 class Result:
-    """One wrk measurement."""
+    """One target's medians over the rounds."""
 
     name: str
     requests_per_second: float
     p99_ms: float
+    # Medians of the per-round ratios: each round's runs are minutes apart at most.
+    vs_direct: float
+    vs_upper_bound: float
 
 
-class KeepaliveNginx(NginxServer):
-    """The project's config with proxy_pass swapped for a keep-alive upstream block."""
+class VariantNginx(NginxServer):
+    """The shipped config, its server file changed by `edit`; no watcher."""
 
-    name = "nginx-keepalive"
+    def __init__(self, upstream_port: int, edit: Callable[[str, int], str]) -> None:
+        super().__init__(upstream_port, RAISED_LIMITS, watch=False)
+        self.edit = edit
+        self.name = f"nginx-{edit.__name__}"
 
     def render(self, folder: Path) -> None:
         super().render(folder)
         server = folder / "conf.d" / "default.conf"
-        text = (
-            server.read_text()
-            .replace(
-                "proxy_pass http://$prework_upstream;", "proxy_pass http://keepalive;"
-            )
-            .replace('Connection "close";', 'Connection "";')
-        )
-        upstream = self.variables["NGINX_UPSTREAM_PORT"]
-        block = f"upstream keepalive {{ server 127.0.0.1:{upstream}; keepalive 32; }}"
-        server.write_text(f"{block}\n{text}")
+        shipped = server.read_text()
+        edited = self.edit(shipped, int(self.variables["NGINX_UPSTREAM_PORT"]))
+        if edited == shipped:
+            raise SystemExit(f"{self.name}: the template no longer matches")
+        server.write_text(edited)
+
+
+def upper_bound(server: str, upstream_port: int) -> str:
+    """A fixed upstream server instead of the watched file; the access log buffered."""
+    fixed = f"server 127.0.0.1:{upstream_port};"
+    text = re.sub(r"include \S+\.servers;", fixed, server)
+    return re.sub(r"(access_log \S+ prework_json);", r"\1 buffer=64k flush=1s;", text)
+
+
+def per_request_connection(server: str, upstream_port: int) -> str:
+    """The previous config: no upstream block, `Connection: close` to gunicorn."""
+    return server.replace(
+        "proxy_pass http://prework_web;",
+        f"proxy_pass http://127.0.0.1:{upstream_port};",
+    ).replace('proxy_set_header Connection "";', 'proxy_set_header Connection "close";')
 
 
 def load(port: int, path: str, seconds: int) -> WrkRun:
@@ -67,33 +88,45 @@ def load(port: int, path: str, seconds: int) -> WrkRun:
 
 
 def measure(label: str, upstream: int, path: str) -> list[Result]:
-    """Direct, through the project's nginx and through the keep-alive variant.
+    """Direct, through the shipped nginx and through its two variants.
 
-    All three run at once and are measured in interleaved rounds, so a noisy
-    neighbour on the shared machine hits each path alike; medians are reported.
+    All run at once and are measured in interleaved rounds, each in a new random
+    order, so a noisy neighbour on the shared machine hits each path alike. Reported:
+    medians, and the median of each round's ratios (paired runs, seconds apart).
     """
     with ExitStack() as stack:
-        proxied = stack.enter_context(NginxServer(upstream, RAISED_LIMITS))
-        keepalive = stack.enter_context(KeepaliveNginx(upstream, RAISED_LIMITS))
+        shipped = stack.enter_context(NginxServer(upstream, RAISED_LIMITS))
+        best = stack.enter_context(VariantNginx(upstream, upper_bound))
+        previous = stack.enter_context(VariantNginx(upstream, per_request_connection))
         ports = {
             f"{label}: direct": upstream,
-            f"{label}: nginx as shipped (re-resolving)": proxied.port,
-            f"{label}: nginx, upstream block + keepalive": keepalive.port,
+            f"{label}: nginx as shipped (keep-alive, watched servers)": shipped.port,
+            f"{label}: upper bound (fixed upstream, buffered log)": best.port,
+            f"{label}: new connection per request (previous config)": previous.port,
         }
         samples: dict[str, list[WrkRun]] = {name: [] for name in ports}
+        direct_name, _, best_name, _ = ports
+        order = random.Random(label)  # nosec B311 # the order of runs, not a secret
         for port in ports.values():
             load(port, path, WARMUP_SECONDS)
         for _ in range(ROUNDS):
-            for name, port in ports.items():
-                samples[name].append(load(port, path, SECONDS))
+            for name in order.sample(list(ports), len(ports)):
+                samples[name].append(load(ports[name], path, SECONDS))
     return [
         Result(
             name,
             statistics.median(run.rps for run in runs),
             statistics.median(run.p99_ms for run in runs),
+            paired_ratio(runs, samples[direct_name]),
+            paired_ratio(runs, samples[best_name]),
         )
         for name, runs in samples.items()
     ]
+
+
+def paired_ratio(runs: list[WrkRun], baseline: list[WrkRun]) -> float:
+    """Median over the rounds of runs[i] / baseline[i] in requests per second."""
+    return statistics.median(run.rps / base.rps for run, base in zip(runs, baseline))
 
 
 def cached_note_path(base_url: str) -> str:
@@ -129,15 +162,16 @@ def main() -> None:
         results += measure("WSGI echo", echo.port, ECHO_PATH)
     print(
         f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s --latency;"
-        f" median of {ROUNDS} interleaved rounds"
+        f" medians of {ROUNDS} interleaved rounds; ratios are medians of each"
+        " round's ratios"
     )
-    print("| app: path | requests/s | p99 (ms) | vs direct |")
-    print("| --- | ---: | ---: | ---: |")
-    for index, result in enumerate(results):
-        direct = results[index - index % 3].requests_per_second
+    print("| app: path | requests/s | p99 (ms) | vs direct | vs upper bound |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for result in results:
         print(
             f"| {result.name} | {result.requests_per_second:,.0f}"
-            f" | {result.p99_ms:.2f} | {result.requests_per_second / direct:.0%} |"
+            f" | {result.p99_ms:.2f} | {result.vs_direct:.1%}"
+            f" | {result.vs_upper_bound:.1%} |"
         )
 
 

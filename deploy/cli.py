@@ -14,6 +14,8 @@ from deploy import swarm
 from deploy.verify import unverified_replicas
 
 NGINX_TEMPLATE = Path("nginx/templates/default.conf.template")
+# The nginx service's configs besides the template; one digest names them all.
+NGINX_UPSTREAM_WATCH = Path("nginx/upstream-watch.sh")
 POLL_INTERVAL = 1.0
 
 
@@ -74,9 +76,12 @@ def deploy_environment(compose: Path, image: str) -> dict[str, str]:
     env = dict(os.environ, WEB_IMAGE=image)
     template = compose.parent / NGINX_TEMPLATE
     if template.is_file():
-        # Swarm configs are immutable: a changed template gets a new config name.
-        digest = hashlib.sha256(template.read_bytes()).hexdigest()[:12]
-        env["NGINX_TEMPLATE_DIGEST"] = digest
+        # Swarm configs are immutable: a changed template (or watcher) gets new names.
+        digest = hashlib.sha256(template.read_bytes())
+        watcher = compose.parent / NGINX_UPSTREAM_WATCH
+        if watcher.is_file():
+            digest.update(watcher.read_bytes())
+        env["NGINX_TEMPLATE_DIGEST"] = digest.hexdigest()[:12]
     return env
 
 

@@ -40,10 +40,12 @@ class GunicornServer(ServiceProcess):
         config: Path | None = CONFIG,
         health_path: str | None = "/healthz",
         port: int | None = None,
+        host: str = LOOPBACK,
     ) -> None:
         super().__init__(log_path)
         self.binary = sys.executable  # `python -m gunicorn` of this environment
-        self.port = port or free_port()
+        self.host = host
+        self.port = port or free_port(host)
         self.app = app
         self.env = {**os.environ, "GUNICORN_WORKERS": str(workers), **(env or {})}
         self.workers = workers
@@ -54,7 +56,7 @@ class GunicornServer(ServiceProcess):
     @property
     def url(self) -> str:
         """http://127.0.0.1:PORT"""
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def command(self, folder: Path) -> list[str]:
         argv = [self.binary, "-m", "gunicorn"]
@@ -62,7 +64,7 @@ class GunicornServer(ServiceProcess):
             argv += ["-c", str(self.config)]
         else:
             argv += ["--workers", str(self.workers)]
-        return [*argv, "-b", f"{LOOPBACK}:{self.port}", *self.extra_args, self.app]
+        return [*argv, "-b", f"{self.host}:{self.port}", *self.extra_args, self.app]
 
     def workdir(self, folder: Path) -> Path:
         return ROOT
@@ -72,12 +74,17 @@ class GunicornServer(ServiceProcess):
 
     def ready(self) -> bool:
         if self.health_path is None:
-            return port_open(self.port)
+            return port_open(self.port, self.host)
         response = requests.get(f"{self.url}{self.health_path}", timeout=2)
         return response.status_code == 200
 
 
-def echo_server(port: int | None = None, threads: int = 8) -> GunicornServer:
+def echo_server(
+    port: int | None = None,
+    threads: int = 8,
+    host: str = LOOPBACK,
+    workers: int = 2,
+) -> GunicornServer:
     """devstack.echo_app (no config file), 2 gthread workers, ready once it answers.
 
     Answering, not just listening: the master listens before its workers can serve,
@@ -87,9 +94,10 @@ def echo_server(port: int | None = None, threads: int = 8) -> GunicornServer:
     args += ["--no-control-socket", "--graceful-timeout", "2"]
     return GunicornServer(
         app=ECHO_APP,
-        workers=2,
+        workers=workers,
         extra_args=args,
         config=None,
         health_path="/",  # the echo answers any path with 200
         port=port,
+        host=host,
     )

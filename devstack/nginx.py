@@ -1,17 +1,24 @@
-"""nginx from the project's template (nginx/render.py) on loopback, in a prefix."""
+"""nginx from the project's template (nginx/render.py) on loopback, in a prefix.
+
+As in the stack, nginx/upstream-watch.sh runs beside it and keeps the upstream
+block's servers file equal to what NGINX_UPSTREAM_HOST resolves to.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess  # nosec B404 # runs `nginx -t`
-from collections.abc import Mapping
+import os
+import subprocess  # nosec B404 # runs `nginx -t` and the upstream watcher
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from devstack.binaries import find_binary
 from devstack.ports import LOOPBACK, free_port, port_open
 from devstack.processes import ServiceProcess, StartFailed
-from nginx.render import write_local_config
+from nginx.render import UPSTREAM_WATCH, local_variables, write_local_config
+
+WATCH_SETTINGS = ("HOST", "PORT", "POLL", "SERVERS")
 
 
 def local_overrides(upstream_port: int, listen_port: int) -> dict[str, str]:
@@ -20,8 +27,6 @@ def local_overrides(upstream_port: int, listen_port: int) -> dict[str, str]:
         "NGINX_LISTEN": f"{LOOPBACK}:{listen_port}",
         "NGINX_UPSTREAM_HOST": LOOPBACK,
         "NGINX_UPSTREAM_PORT": str(upstream_port),
-        # Never queried: the upstream is an address, not a name.
-        "NGINX_RESOLVER": LOOPBACK,
     }
 
 
@@ -43,11 +48,74 @@ def check_config(config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def watch_environment(variables: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus the watcher's settings from `variables`."""
+    environment = dict(os.environ)
+    for name in WATCH_SETTINGS:
+        environment[f"NGINX_UPSTREAM_{name}"] = variables[f"NGINX_UPSTREAM_{name}"]
+    return environment
+
+
+def write_config(
+    prefix: Path,
+    overrides: Mapping[str, str] | None = None,
+    worker_processes: int = 1,
+    wrapper: Sequence[str] = (),
+) -> Path:
+    """nginx.conf rendered into `prefix` and, as the image's entrypoint hook writes it
+    before nginx starts, the upstream servers file (watcher `once`); nginx.conf's path.
+
+    `wrapper` goes in front of the watcher (a test runs it with its own /etc/hosts).
+    """
+    config = write_local_config(prefix, overrides, worker_processes)
+    shell = find_binary("sh", "dash")
+    written = subprocess.run(  # nosec B603 # fixed argv and no shell
+        [*wrapper, shell, str(UPSTREAM_WATCH), "once"],
+        env=watch_environment(local_variables(prefix, overrides)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if written.returncode != 0:
+        raise StartFailed(f"upstream-watch.sh once failed: {written.stderr.strip()}")
+    return config
+
+
+class UpstreamWatch(ServiceProcess):
+    """nginx/upstream-watch.sh polling the upstream host; `reload` on a change."""
+
+    name = "upstream-watch"
+    binary_name = "sh"
+    package = "dash"
+
+    def __init__(
+        self,
+        variables: Mapping[str, str],
+        reload: Sequence[str],
+        wrapper: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        self.variables = dict(variables)
+        self.reload = list(reload)
+        self.wrapper = list(wrapper)
+
+    def command(self, folder: Path) -> list[str]:
+        script = str(UPSTREAM_WATCH)
+        return [*self.wrapper, self.binary, script, "watch", *self.reload]
+
+    def environment(self) -> dict[str, str]:
+        return watch_environment(self.variables)
+
+    def ready(self) -> bool:
+        return True  # it polls from the start; the servers file is already written
+
+
 class NginxServer(ServiceProcess):
     """nginx on loopback `port` (free by default) in front of loopback `upstream_port`.
 
     `overrides` replace template.env values (e.g. a small rate for a test). A subclass
-    may edit the rendered files in `render` before `nginx -t` runs.
+    may edit the rendered files in `render` before `nginx -t` runs. The upstream
+    watcher runs beside it (under `watch_wrapper`, when given) unless `watch` is False.
     """
 
     name = "nginx"
@@ -61,12 +129,17 @@ class NginxServer(ServiceProcess):
         overrides: Mapping[str, str] | None = None,
         port: int | None = None,
         worker_processes: int = 1,
+        watch_wrapper: Sequence[str] = (),
+        watch: bool = True,
     ) -> None:
         super().__init__()
         self.port = port or free_port()
         self.variables = local_overrides(upstream_port, self.port)
         self.variables.update(overrides or {})
         self.worker_processes = worker_processes
+        self.watch_wrapper = list(watch_wrapper)
+        self.watcher: UpstreamWatch | None = None
+        self.watch = watch
 
     @property
     def url(self) -> str:
@@ -101,8 +174,8 @@ class NginxServer(ServiceProcess):
         return [json.loads(line) for line in text.splitlines() if line]
 
     def render(self, folder: Path) -> None:
-        """Write nginx.conf and conf.d/ into `folder` (a subclass may edit them)."""
-        write_local_config(folder, self.variables, self.worker_processes)
+        """Write nginx.conf, conf.d/ and the servers file (a subclass may edit them)."""
+        write_config(folder, self.variables, self.worker_processes, self.watch_wrapper)
 
     def prepare(self, folder: Path) -> None:
         self.render(folder)
@@ -115,3 +188,24 @@ class NginxServer(ServiceProcess):
 
     def ready(self) -> bool:
         return port_open(self.port)
+
+    def start(self) -> Self:
+        """Start nginx, then its upstream watcher (reloading this nginx)."""
+        super().start()
+        if self.watch:
+            try:
+                reload = [*nginx_command(self.binary, self.config), "-s", "reload"]
+                variables = local_variables(self.prefix, self.variables)
+                watcher = UpstreamWatch(variables, reload, self.watch_wrapper)
+                self.watcher = watcher.start()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def stop(self) -> int:
+        """Stop the watcher first (it must not reload a stopping nginx), then nginx."""
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        return super().stop()

@@ -15,10 +15,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from devstack.binaries import MissingBinary
-from devstack.nginx import NginxServer, check_config
+from devstack.nginx import NginxServer, check_config, write_config
 from devstack.processes import StartFailed, temporary_folder
 from devstack.redis import RedisServer
-from nginx.render import write_local_config
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def local_stack(
 def check_stack_config() -> int:
     """`nginx -t` on the template rendered with the stack defaults; its exit code."""
     with temporary_folder("nginx-t") as prefix:
-        result = check_config(write_local_config(prefix))
+        result = check_config(write_config(prefix))
     print(result.stderr.strip().replace(str(prefix), "<prefix>"), file=sys.stderr)
     return result.returncode
 

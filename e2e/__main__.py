@@ -16,6 +16,7 @@ import traceback
 from devstack import CommandFailed, DockerEngine, MissingBinary, StartFailed
 from devstack import free_port
 from e2e import images
+from e2e.scale import step_scale
 from e2e.scenario import (
     VERSION_A,
     VERSION_B,
@@ -78,6 +79,7 @@ def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> No
         step_checks(url, IMAGE_A, figures)
         step_rolling_update(IMAGE_B, url, figures)
         step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures)
+        step_scale(url, figures)
         failed = False
     finally:
         if failed:

@@ -9,13 +9,23 @@ from pathlib import Path
 NGINX_DIR = Path(__file__).resolve().parent
 TEMPLATE = NGINX_DIR / "templates" / "default.conf.template"
 TEMPLATE_ENV = NGINX_DIR / "template.env"
+# Keeps the upstream block's servers file current (an entrypoint hook in the image).
+UPSTREAM_WATCH = NGINX_DIR / "upstream-watch.sh"
 
 # Template variables are `${NGINX_...}`; everything else with a `$` is nginx's own.
 TEMPLATE_VARIABLE = re.compile(r"\$\{(NGINX_[A-Z0-9_]+)\}")
 # envsubst would also replace `$NGINX_X`; this renderer would not, so refuse the form.
 UNBRACED_VARIABLE = re.compile(r"\$(NGINX_[A-Z0-9_]+)")
-# Keys of template.env that configure the image's entrypoint, not the template.
-ENTRYPOINT_SETTINGS = frozenset({"NGINX_ENVSUBST_FILTER"})
+# Keys of template.env that configure the image's entrypoint and its upstream watcher
+# (nginx/upstream-watch.sh), not the template.
+ENTRYPOINT_SETTINGS = frozenset(
+    {
+        "NGINX_ENVSUBST_FILTER",
+        "NGINX_UPSTREAM_HOST",
+        "NGINX_UPSTREAM_PORT",
+        "NGINX_UPSTREAM_POLL",
+    }
+)
 
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
@@ -93,6 +103,21 @@ def main_config(server_conf: Path, prefix: Path, worker_processes: int = 1) -> s
     )
 
 
+def local_variables(
+    prefix: Path, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """template.env's values for a local run in `prefix`, then `overrides`.
+
+    The access log goes to `prefix`/logs/access.log and the upstream servers file to
+    `prefix`/conf.d/web.servers unless `overrides` says otherwise.
+    """
+    variables = read_template_env()
+    variables["NGINX_ACCESS_LOG"] = str(prefix / "logs" / "access.log")
+    variables["NGINX_UPSTREAM_SERVERS"] = str(prefix / "conf.d" / "web.servers")
+    variables.update(overrides or {})
+    return variables
+
+
 def write_local_config(
     prefix: Path,
     overrides: Mapping[str, str] | None = None,
@@ -100,14 +125,13 @@ def write_local_config(
 ) -> Path:
     """Render the template into `prefix` with its main nginx.conf; return that file.
 
-    The access log goes to `prefix`/logs/access.log unless `overrides` says otherwise.
+    Variables are `local_variables(prefix, overrides)`.
     """
     for folder in ("conf.d", "logs", "temp"):
         (prefix / folder).mkdir(parents=True, exist_ok=True)
-    variables = {"NGINX_ACCESS_LOG": str(prefix / "logs" / "access.log")}
-    variables.update(overrides or {})
     server_conf = prefix / "conf.d" / "default.conf"
-    server_conf.write_text(render_default_conf(variables))
+    variables = local_variables(prefix, overrides)
+    server_conf.write_text(render_nginx_config(TEMPLATE.read_text(), variables))
     nginx_conf = prefix / "nginx.conf"
     nginx_conf.write_text(main_config(server_conf, prefix, worker_processes))
     return nginx_conf

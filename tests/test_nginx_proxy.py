@@ -6,7 +6,6 @@ import http.client
 import json
 import random
 import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -391,75 +390,6 @@ def test_nginx_starts_before_its_upstream_and_reaches_it_once_up() -> None:
             with running_upstream(port):
                 assert fetch(nginx.port, "/echo").status == 200
             assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
-
-
-def test_stack_defaults_start_without_the_web_service() -> None:
-    """Upstream `web` through resolver 127.0.0.11, which does not answer here."""
-    find_binary("nginx", "nginx")
-    stack = {"NGINX_UPSTREAM_HOST": "web", "NGINX_RESOLVER": "127.0.0.11"}
-    with NginxServer(8000, stack) as nginx:
-        assert_json_error(fetch(nginx.port, "/"), 502, "bad_gateway")
-        assert "could not be resolved" in nginx.error_log.read_text()
-
-
-class StubDns:
-    """A loopback DNS server answering every query with one A record, `address`."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port: int = self.sock.getsockname()[1]
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-
-    def answer(self, query: bytes) -> bytes:
-        """The query's id and question, then one A record (TTL 1 s)."""
-        question = query[12 : query.index(b"\x00", 12) + 5]
-        header = query[:2] + b"\x81\x80" + struct.pack(">HHHH", 1, 1, 0, 0)
-        record = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 1, 4)
-        return header + question + record + socket.inet_aton(self.address)
-
-    def serve(self) -> None:
-        """Answer queries until stopped."""
-        while not self.stopped.is_set():
-            try:
-                query, client = self.sock.recvfrom(512)
-            except TimeoutError:
-                continue
-            self.sock.sendto(self.answer(query), client)
-
-    def __enter__(self) -> StubDns:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopped.set()
-        self.thread.join()
-        self.sock.close()
-
-
-def test_nginx_re_resolves_the_upstream_name_without_a_reload(upstream: int) -> None:
-    """`web` moves from a dead address to a live one: nginx follows, unreloaded."""
-    find_binary("nginx", "nginx")
-    with StubDns("127.0.0.9") as dns:
-        stack = {
-            "NGINX_UPSTREAM_HOST": "web",
-            "NGINX_RESOLVER": f"127.0.0.1:{dns.port}",
-            "NGINX_RATE_LIMIT": "1000r/s",
-        }
-        with NginxServer(upstream, stack) as nginx:
-            assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
-            dns.address = "127.0.0.1"  # the replica that replaced it
-            wait_until(
-                lambda: fetch(nginx.port, "/echo").status == 200,
-                timeout=15,
-                what="nginx to resolve web again (valid=5s)",
-            )
-            log_entries(nginx, 1, upstream_addr=f"127.0.0.1:{upstream}")
-            addresses = {e["upstream_addr"] for e in nginx.access_log_entries()}
-    assert addresses == {f"127.0.0.9:{upstream}", f"127.0.0.1:{upstream}"}
 
 
 def test_local_stack_runs_nginx_and_redis(upstream: int) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devstack import MissingBinary, find_binary
-from devstack.nginx import check_config
+from devstack.nginx import check_config, write_config
 from devstack.processes import temporary_folder
 from nginx.render import (
     ENTRYPOINT_SETTINGS,
@@ -100,12 +100,16 @@ def test_renderer_matches_the_images_envsubst() -> None:
     ],
 )
 def test_nginx_accepts_the_rendered_config(overrides: dict[str, str]) -> None:
-    """`nginx -t` passes; with stack defaults too, as it resolves `web` only later."""
+    """`nginx -t` passes; also with stack defaults (`web` unresolved: a down server)."""
     find_binary("nginx", "nginx")
     with temporary_folder("nginx-t") as prefix:
-        result = check_config(write_local_config(prefix, overrides))
+        result = check_config(write_config(prefix, overrides))
+        servers = (prefix / "conf.d" / "web.servers").read_text()
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+    host = overrides.get("NGINX_UPSTREAM_HOST", "web")
+    expected = "server 127.0.0.1:8000;" if host == "127.0.0.1" else "down;"
+    assert expected in servers
 
 
 def test_missing_binary_names_the_package() -> None:
@@ -122,6 +126,7 @@ def test_local_config_keeps_everything_in_its_prefix(tmp_path: Path) -> None:
     assert paths and all(path.startswith(str(tmp_path)) for path in paths)
     server = (tmp_path / "conf.d" / "default.conf").read_text()
     assert f"access_log {tmp_path}/logs/access.log prework_json;" in server
+    assert f"include {tmp_path}/conf.d/web.servers;" in server
 
 
 def test_check_command_runs_nginx_t_on_the_stack_config() -> None:

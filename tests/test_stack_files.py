@@ -140,10 +140,18 @@ def test_nginx_is_the_only_published_port(stack: dict[str, Any]) -> None:
         {
             "source": "nginx_template",
             "target": "/etc/nginx/templates/default.conf.template",
-        }
+        },
+        {
+            "source": "nginx_upstream_watch",
+            "target": "/docker-entrypoint.d/40-prework-upstream-watch.sh",
+            "mode": 0o555,
+        },
     ]
     config = stack["configs"]["nginx_template"]
     assert config["file"] == "./nginx/templates/default.conf.template"
+    watcher = stack["configs"]["nginx_upstream_watch"]
+    assert watcher["file"] == "./nginx/upstream-watch.sh"
+    assert watcher["name"].endswith("_${NGINX_TEMPLATE_DIGEST:-1}")
 
 
 def test_backend_network_is_internal(stack: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The official nginx image's template step (20-envsubst-on-templates.sh): every
 # /etc/nginx/templates/X.template becomes /etc/nginx/conf.d/X, substituting only
-# variables defined in the environment (NGINX_ENVSUBST_FILTER narrows them).
+# variables defined in the environment (NGINX_ENVSUBST_FILTER narrows them); then its
+# other /docker-entrypoint.d/ hooks.
 set -e
 if [ "$1" = nginx ] || [ "$1" = nginx-debug ]; then
     template_dir="${NGINX_ENVSUBST_TEMPLATE_DIR:-/etc/nginx/templates}"
@@ -16,6 +17,16 @@ if [ "$1" = nginx ] || [ "$1" = nginx-debug ]; then
             mkdir -p "$(dirname "$output_path")"
             echo "$0: Running envsubst on $template to $output_path"
             envsubst "$defined_envs" <"$template" >"$output_path"
+        done
+    fi
+    # Then, as the official docker-entrypoint.sh does, every executable
+    # /docker-entrypoint.d/*.sh in order (the stack mounts its upstream watcher there).
+    if [ -d /docker-entrypoint.d ]; then
+        find /docker-entrypoint.d/ -follow -type f -name '*.sh' -print | sort -V | while read -r hook; do
+            if [ -x "$hook" ]; then
+                echo "$0: Launching $hook"
+                "$hook"
+            fi
         done
     fi
     echo "$0: Configuration complete; ready for start up"
