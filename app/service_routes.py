@@ -35,17 +35,23 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> Response:
-    """Ready when the store answers; Redis is reported but never makes it unready."""
+    """Ready when the store answers; Redis is reported but never makes it unready.
+
+    The replica and its version are named, so a deploy asking through nginx can tell
+    that every replica is ready (deploy/verify.py).
+    """
     parts = services()
     checks = {"store": "ok", "cache": parts.cache.health()}
+    identity = {"hostname": socket.gethostname(), "version": parts.version}
     try:
         parts.store.ping()
     except StoreUnavailable:
         checks["store"] = "down"
         return unavailable_response(
-            "the note store is down", beside={"status": "unready", "checks": checks}
+            "the note store is down",
+            beside={**identity, "status": "unready", "checks": checks},
         )
-    return jsonify(status="ready", checks=checks)
+    return jsonify(status="ready", checks=checks, **identity)
 
 
 @blueprint.get("/version")

@@ -16,6 +16,8 @@ ROLLBACK_STATES = frozenset(
     {"rollback_started", "rollback_paused", "rollback_completed"}
 )
 UNFINISHED_STATES = frozenset({"updating", "rollback_started"})
+PAUSED_STATES = frozenset({"paused", "rollback_paused"})
+STACK_LABEL = "com.docker.stack.namespace"
 
 
 class DockerError(RuntimeError):
@@ -74,12 +76,20 @@ class ServiceState:
 
     def converged(self) -> bool:
         """True when no update is in flight and every replica runs the spec image."""
-        if self.update_state in UNFINISHED_STATES or self.update_state == "paused":
+        if self.update_state in UNFINISHED_STATES | PAUSED_STATES:
             return False
         running = self.running_tasks()
         return len(running) == self.replicas and all(
             t.image == self.image for t in running
         )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a service was before a deploy: its spec and when its last update began."""
+
+    spec: Mapping[str, Any]
+    update_started: str | None
 
 
 def image_matches(spec_image: str, wanted: str) -> bool:
@@ -88,9 +98,37 @@ def image_matches(spec_image: str, wanted: str) -> bool:
 
 
 def stack_deploy(stack: str, composes: list[str], env: Mapping[str, str]) -> None:
-    """`docker stack deploy` of the compose files, passing registry credentials on."""
+    """`docker stack deploy` of the compose files, passing registry credentials on.
+
+    `--resolve-image changed`: a tag is asked of the registry only when the stack file
+    changed it, so a redeploy never swaps in a newer image pushed behind the same tag.
+    """
     files = [arg for compose in composes for arg in ("-c", compose)]
-    docker("stack", "deploy", "--with-registry-auth", *files, stack, env=env)
+    docker(
+        "stack",
+        "deploy",
+        "--with-registry-auth",
+        "--resolve-image",
+        "changed",
+        *files,
+        stack,
+        env=env,
+    )
+
+
+def stack_snapshots(stack: str) -> dict[str, Snapshot]:
+    """Every service of the stack by name, as it is now (empty: no such stack)."""
+    ids = docker(
+        "service", "ls", "-q", "--filter", f"label={STACK_LABEL}={stack}"
+    ).split()
+    if not ids:
+        return {}
+    return {
+        raw["Spec"]["Name"]: Snapshot(
+            raw["Spec"], (raw.get("UpdateStatus") or {}).get("StartedAt")
+        )
+        for raw in json.loads(docker("service", "inspect", *ids))
+    }
 
 
 def task_from(raw: Mapping[str, Any]) -> Task:
@@ -102,6 +140,14 @@ def task_from(raw: Mapping[str, Any]) -> Task:
         desired_state=raw.get("DesiredState", ""),
         container_id=status.get("ContainerStatus", {}).get("ContainerID", ""),
     )
+
+
+def service_spec(service: str) -> Mapping[str, Any]:
+    """The service's current spec."""
+    spec: Mapping[str, Any] = json.loads(docker("service", "inspect", service))[0][
+        "Spec"
+    ]
+    return spec
 
 
 def service_state(service: str) -> ServiceState:
@@ -132,3 +178,40 @@ def service_state(service: str) -> ServiceState:
 def rollback(service: str) -> None:
     """Ask Swarm to roll `service` back to its previous spec (returns at once)."""
     docker("service", "rollback", "--detach", service)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A swarm node: its id, hostname and labels."""
+
+    id: str
+    hostname: str
+    labels: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        """How messages name it: hostname and short id."""
+        return f"{self.hostname} ({self.id[:12]})"
+
+
+def nodes() -> list[Node]:
+    """Every node of the swarm (needs a manager)."""
+    ids = docker("node", "ls", "-q").split()
+    return [
+        Node(raw["ID"], raw["Description"]["Hostname"], raw["Spec"].get("Labels") or {})
+        for raw in json.loads(docker("node", "inspect", *ids))
+    ]
+
+
+def add_node_labels(node_id: str, labels: Mapping[str, str]) -> None:
+    """`docker node update --label-add` each label on the node."""
+    args = [arg for k, v in labels.items() for arg in ("--label-add", f"{k}={v}")]
+    docker("node", "update", *args, node_id)
+
+
+def local_image_id(image: str) -> str | None:
+    """The engine's id of a local image (None when the engine does not hold it)."""
+    try:
+        return docker("image", "inspect", "--format", "{{.Id}}", image).strip()
+    except DockerError:
+        return None

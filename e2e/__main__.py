@@ -1,8 +1,8 @@
-"""`python -m e2e` (run by `nox -s e2e`): the whole swarm proof, steps 1-8.
+"""`python -m e2e` (run by `nox -s e2e`): the whole swarm proof.
 
 1 engine (DOCKER_HOST or our own dockerd) in swarm mode; 2 base images (official or
-Debian stand-ins); 3 images A, B and a broken one; 4 deploy; 5 checks through nginx;
-6 rolling update under load; 7 automatic rollback under load; 8 teardown, always, with
+Debian stand-ins); 3 images A, B and a broken one; then the steps of `steps()` in
+order, each under steady load where it changes the stack; last, teardown, always, with
 the services' logs kept when a step failed.
 """
 
@@ -12,10 +12,17 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 
 from devstack import CommandFailed, DockerEngine, MissingBinary, StartFailed
 from devstack import free_port
 from e2e import images
+from e2e.deploys import (
+    remove_changed_template,
+    step_nginx_change,
+    step_rerun,
+    step_unready,
+)
 from e2e.scale import step_scale
 from e2e.scenario import (
     VERSION_A,
@@ -67,19 +74,36 @@ def build_images(figures: Figures) -> images.BaseImages:
     return base
 
 
+Step = Callable[[str, Figures], None]
+
+
+def steps() -> list[Step]:
+    """The scenario after the images, in order; each takes the base URL and Figures.
+
+    Add a step here (a function in its own module) to extend the scenario.
+    """
+    return [
+        lambda url, figures: step_deploy(IMAGE_A, f"{url}/", figures),
+        lambda url, figures: step_checks(url, IMAGE_A, figures),
+        lambda url, figures: step_rolling_update(IMAGE_B, url, figures),
+        lambda url, figures: step_rerun(IMAGE_B, url, figures),
+        lambda url, figures: step_unready(IMAGE_B, url, figures),
+        lambda url, figures: step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures),
+        step_scale,
+        step_nginx_change,
+    ]
+
+
 def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> None:
-    """Steps 4-8 on the engine: deploy, check, update, roll back, tear down."""
+    """The steps on the engine, then teardown."""
     port = int(os.environ.get("PREWORK_HTTP_PORT") or free_port())
     url = f"http://127.0.0.1:{port}"
     stack_environment(base.redis, base.nginx, port)
     failed = True
     try:
         create_secrets()
-        step_deploy(IMAGE_A, f"{url}/", figures)
-        step_checks(url, IMAGE_A, figures)
-        step_rolling_update(IMAGE_B, url, figures)
-        step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures)
-        step_scale(url, figures)
+        for step in steps():
+            step(url, figures)
         failed = False
     finally:
         if failed:
@@ -88,6 +112,7 @@ def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> No
         if base.standins:
             made += [base.python, base.redis, base.nginx, images.DEBIAN_IMAGE]
         remove_stack(made, remove_images=not own_engine)
+        remove_changed_template()
 
 
 def main() -> int:

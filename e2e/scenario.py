@@ -5,14 +5,17 @@ Each step asserts what it proves and adds its figures to `Figures`, printed at t
 
 from __future__ import annotations
 
+import json
 import subprocess  # nosec B404 - runs `python -m deploy` as the workflow does
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from deploy.cli import previous_update, wait_for_convergence
-from deploy.swarm import image_matches, service_state
+import requests
+
+from deploy.placement import STACK_LABELS
+from deploy.swarm import image_matches, service_spec, service_state
 from deploy.verify import unverified_replicas
 from nginx.render import read_template_env
 from devstack import docker, wait_until
@@ -28,6 +31,7 @@ from e2e.stack import (
     main_process,
     published_ports,
     redis_answers,
+    redis_config,
 )
 
 VERSION_A = "1.0.0-e2e.1"
@@ -39,6 +43,10 @@ STEADY_RATE = 8.0
 FLOOD_CLIENTS_ABOVE_BURST = 20
 FLOOD_REQUESTS_PER_CLIENT = 3
 TIMEOUT = 240.0
+# The e2e's store: the embedded one on a volume, chosen explicitly (no MongoDB runs
+# here); production's files alone point web at the unreachable MongoDB of the secret.
+STORE_OVERLAY = "docker-compose.embedded-store.yml"
+GOOD_FILES = ("docker-compose.yml", STORE_OVERLAY)
 
 
 @dataclass
@@ -53,17 +61,23 @@ class Figures:
         print(f"[e2e] {line}", flush=True)
 
 
-def deploy_cli(image: str, version: str, url: str) -> subprocess.CompletedProcess[str]:
-    """`python -m deploy` as the GitHub deploy job runs it."""
-    return subprocess.run(  # nosec B603 - fixed argv
+def deploy_cli(
+    image: str,
+    version: str,
+    url: str,
+    files: tuple[str, ...] = GOOD_FILES,
+    verify_timeout: float = 60.0,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m deploy` as the GitHub deploy job runs it, the files in order."""
+    composes = [arg for name in files for arg in ("-c", name)]
+    result = subprocess.run(  # nosec B603 - fixed argv
         [
             sys.executable,
             "-m",
             "deploy",
             "--stack",
             STACK,
-            "--compose",
-            "docker-compose.yml",
+            *composes,
             "--image",
             image,
             "--version",
@@ -72,16 +86,20 @@ def deploy_cli(image: str, version: str, url: str) -> subprocess.CompletedProces
             url,
             "--timeout",
             str(TIMEOUT),
+            "--verify-timeout",
+            str(verify_timeout),
         ],
         cwd=images.ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
+    print(f"[e2e] deploy said:\n{result.stdout}{result.stderr}".rstrip(), flush=True)
+    return result
 
 
 def replicas_report(version: str, url: str) -> None:
-    """Every running replica answers `version` through nginx."""
+    """Every running replica answers /readyz 200 at `version` through nginx."""
     hostnames = [task.hostname for task in service_state(WEB).running_tasks()]
     assert len(hostnames) == 3, f"running replicas: {hostnames}"
     missing = unverified_replicas(url, hostnames, version, 60)
@@ -93,8 +111,11 @@ def step_deploy(image: str, url: str, figures: Figures) -> None:
     started = time.monotonic()
     result = deploy_cli(image, VERSION_A, url)
     assert result.returncode == 0, f"deploy failed: {result.stderr}"
+    assert "no registry digest" in result.stdout, result.stdout
+    assert "not for production" in result.stderr, result.stderr
     figures.add(
-        f"deploy of A: {time.monotonic() - started:.1f} s; {result.stdout.strip()}"
+        f"deploy of A: {time.monotonic() - started:.1f} s; "
+        + result.stdout.strip().splitlines()[-1]
     )
 
 
@@ -123,10 +144,29 @@ def step_checks(base: str, image: str, figures: Figures) -> None:
     assert [(p["TargetPort"], p["PublishMode"]) for p in ports[f"{STACK}_nginx"]] == [
         (80, "host")
     ]
-    notes = get(f"{base}/api/notes", timeout=30)
-    assert notes.status_code == 503, f"/api/notes: {notes.status_code} {notes.text}"
-    assert set(notes.json()["error"]) >= {"code", "message"}, notes.text
+    step_store(base)
+    step_placement()
     step_rate_limit(base, figures)
+
+
+def step_store(base: str) -> None:
+    """The e2e's store answers: a note written through nginx reads back."""
+    created = requests.post(f"{base}/api/notes", json={"title": "e2e"}, timeout=30)
+    assert created.status_code == 201, f"{created.status_code} {created.text}"
+    note = get_json(f"{base}/api/notes/{created.json()['id']}")
+    assert note["title"] == "e2e", note
+
+
+def step_placement() -> None:
+    """The deploy labelled the single node; redis is held to it, evicting only TTLs."""
+    labels = json.loads(docker("node", "inspect", "self"))[0]["Spec"]["Labels"]
+    assert {k: labels.get(k) for k in STACK_LABELS} == STACK_LABELS, labels
+    for service in ("redis", "nginx"):
+        spec = service_spec(f"{STACK}_{service}")
+        constraints = spec["TaskTemplate"]["Placement"]["Constraints"]
+        assert constraints == [f"node.labels.prework.{service} == true"], constraints
+    policy = redis_config("maxmemory-policy")
+    assert policy == "volatile-lru", policy
 
 
 def step_rate_limit(base: str, figures: Figures) -> None:
@@ -153,13 +193,13 @@ def assert_no_failures(what: str, report: LoadReport, figures: Figures) -> None:
 
 
 def step_rolling_update(image_b: str, base: str, figures: Figures) -> None:
-    """6. `docker service update --image B` under steady load: zero failed requests."""
+    """6. The deploy of B under steady load: zero failed requests."""
     with SteadyLoad(f"{base}/", STEADY_RATE, max_seconds=TIMEOUT + 60) as load:
         wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
-        before = previous_update(WEB)
         started = time.monotonic()
-        docker("service", "update", "--detach", "--image", image_b, WEB)
-        wait_for_convergence(WEB, image_b, before, TIMEOUT)
+        result = deploy_cli(image_b, VERSION_B, f"{base}/")
+        assert result.returncode == 0, f"deploy of B failed: {result.stderr}"
+        assert "changed: prework_stack_web" in result.stdout, result.stdout
         figures.add(f"rolling update A->B: {time.monotonic() - started:.1f} s")
         sent = load.report.sent
         wait_until(lambda: load.report.sent >= sent + 2 * STEADY_RATE, 30, "load after")
@@ -179,8 +219,9 @@ def step_rollback(image_broken: str, image_b: str, base: str, figures: Figures) 
             f"{time.monotonic() - started:.1f} s"
         )
     assert result.returncode == 1, f"deploy of a broken image: {result.returncode}"
-    assert "rolled back" in result.stderr, result.stderr
-    print(f"[e2e] deploy said: {result.stderr.strip()}")
+    # Swarm's own rollback (the health check), which the deploy waited for.
+    assert "Swarm rolled prework_stack_web's update back" in result.stderr
+    assert "rolled back: prework_stack_web" in result.stderr, result.stderr
     assert_no_failures("load during the rollback", load.report, figures)
     assert set(load.report.versions) == {VERSION_B}, load.report.versions
     state = service_state(WEB)

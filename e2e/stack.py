@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess  # nosec B404 - only its TimeoutExpired
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ SECRETS = {
     "MONGO_URI_SECRET": "prework_e2e_mongo_uri",
     "REDIS_PASSWORD_SECRET": "prework_e2e_redis_password",
 }
-# No MongoDB in the stack: the notes API must degrade to 503 JSON (.invalid never
-# resolves).
+# No MongoDB runs here: production's files alone give replicas that are not ready
+# (.invalid never resolves); the e2e's good deploys add the embedded-store overlay.
 UNREACHABLE_MONGO_URI = "mongodb://mongo.invalid:27017/prework"
 
 
@@ -110,6 +111,18 @@ def main_process(service: str) -> tuple[str, str]:
     return command, user
 
 
+def redis_config(name: str) -> str:
+    """One of Redis's settings (CONFIG GET), asked inside its container."""
+    label = f"label=com.docker.swarm.service.name={STACK}_redis"
+    container = docker("ps", "-q", "--filter", label).split()[0]
+    script = (
+        'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli CONFIG GET "$1"'
+    )
+    lines = docker("exec", container, "sh", "-c", script, "sh", name).split()
+    assert lines[:1] == [name], f"CONFIG GET {name}: {lines}"
+    return lines[1]
+
+
 def app_answers(address: str, version: str) -> bool:
     """True when the app itself answers /version on address:8000 from here.
 
@@ -140,9 +153,14 @@ def save_logs() -> Path:
     for service in docker(
         "stack", "services", STACK, "--format", "{{.Name}}", check=False
     ).split():
-        logs = docker(
-            "service", "logs", "--timestamps", service, check=False, timeout=60
-        )
+        try:
+            logs = docker(
+                "service", "logs", "--timestamps", "--tail", "3000", service,
+                check=False, timeout=60,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            # `docker service logs` can wait forever on a task's log stream.
+            logs = "docker service logs did not finish in 60 s\n"
         (folder / f"{service}.log").write_text(logs)
         tasks = docker("service", "ps", "--no-trunc", service, check=False)
         (folder / f"{service}.tasks").write_text(tasks)
@@ -171,7 +189,8 @@ def remove_stack(images: list[str], remove_images: bool) -> None:
         60,
         "the stack's networks to go",
     )
-    docker("volume", "rm", f"{STACK}_redis_data", check=False)
+    for volume in ("redis_data", "notes_data"):
+        docker("volume", "rm", f"{STACK}_{volume}", check=False)
     docker("secret", "rm", *SECRETS.values(), check=False)
     if remove_images:
         docker("image", "rm", *images, check=False)

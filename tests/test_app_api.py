@@ -69,9 +69,13 @@ def test_version_is_unknown_without_a_version_file(
 
 def test_health_and_readiness(client: FlaskClient) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
-    assert client.get("/readyz").json == {
+    ready = client.get("/readyz").json
+    assert ready is not None
+    assert ready.pop("hostname") == socket.gethostname()
+    assert ready == {
         "status": "ready",
         "checks": {"store": "ok", "cache": "off"},
+        "version": client.get("/version").json["version"],  # type: ignore[index]
     }
 
 
@@ -346,6 +350,8 @@ def test_production_without_mongodb_starts_and_degrades(make_app: AppFactory) ->
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.headers["Retry-After"].isdigit()
+    # An unready replica still names itself: the deploy counts it as not ready.
+    assert ready.json is not None and ready.json["hostname"] == socket.gethostname()
     assert ready.json is not None and ready.json["checks"] == {
         "store": "down",
         "cache": "off",

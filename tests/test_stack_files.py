@@ -6,6 +6,7 @@ YAML-level checks always run; `docker stack config` runs where the docker client
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess  # nosec B404 - runs the docker client
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.config import load_settings
 from devstack import find_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,10 +50,17 @@ def gunicorn_graceful_timeout() -> float:
     return float(match.group(1)) if match else 30.0
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["docker-compose.yml", "docker-compose.mongo.yml", "docker-compose.mongo-tls.yml"],
-)
+COMPOSE_FILES = [
+    "docker-compose.yml",
+    "docker-compose.mongo.yml",
+    "docker-compose.mongo-tls.yml",
+    "docker-compose.embedded-store.yml",
+]
+# A default image `${VARIABLE:-name:X.Y.Z}`: an exact release, which dependabot bumps.
+PINNED_DEFAULT = re.compile(r"^\$\{[A-Z_]+:-[a-z0-9./-]+:\d+\.\d+\.\d+\}$")
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
 def test_compose_files_name_a_version_the_debian_client_deploys(name: str) -> None:
     # Debian 12's docker.io client refuses a file without `version` ("1.0").
     assert load(name)["version"] == "3.8"
@@ -112,7 +121,6 @@ def test_secrets_reach_web_only_as_files(stack: dict[str, Any]) -> None:
 
 def test_redis_has_a_password_persistence_and_no_port(stack: dict[str, Any]) -> None:
     redis = stack["services"]["redis"]
-    assert redis["image"] == "${REDIS_IMAGE:-redis:7.2}"
     assert "ports" not in redis
     assert redis["secrets"] == ["redis_password"]
     assert redis["volumes"] == ["redis_data:/data"]
@@ -126,7 +134,6 @@ def test_nginx_is_the_only_published_port(stack: dict[str, Any]) -> None:
     published = {n for n, s in stack["services"].items() if s.get("ports")}
     assert published == {"nginx"}
     nginx = stack["services"]["nginx"]
-    assert nginx["image"] == "${NGINX_IMAGE:-nginx:1.27}"
     assert nginx["ports"] == [
         {
             "target": 80,
@@ -230,3 +237,86 @@ def test_docker_stack_config_accepts_the_stack_files() -> None:
     assert web["deploy"]["replicas"] == 3
     assert rendered["services"]["nginx"]["ports"][0]["published"] in (80, "80")
     assert set(rendered["services"]) == {"web", "redis", "nginx", "mongo"}
+
+
+@pytest.mark.parametrize(
+    ("name", "service"),
+    [
+        ("docker-compose.yml", "redis"),
+        ("docker-compose.yml", "nginx"),
+        ("docker-compose.mongo.yml", "mongo"),
+    ],
+)
+def test_third_party_images_are_pinned_to_exact_releases(
+    name: str, service: str
+) -> None:
+    assert PINNED_DEFAULT.match(load(name)["services"][service]["image"])
+
+
+def test_dependabot_updates_the_compose_and_docker_images() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    ecosystems = {entry["package-ecosystem"] for entry in config["updates"]}
+    assert {"docker", "docker-compose"} <= ecosystems
+
+
+@pytest.mark.parametrize(
+    ("name", "service", "label"),
+    [
+        ("docker-compose.yml", "redis", "prework.redis"),
+        ("docker-compose.yml", "nginx", "prework.nginx"),
+        ("docker-compose.mongo.yml", "mongo", "prework.mongo"),
+    ],
+)
+def test_state_and_the_published_port_stay_on_labelled_nodes(
+    name: str, service: str, label: str
+) -> None:
+    constraints = load(name)["services"][service]["deploy"]["placement"]["constraints"]
+    assert constraints == [f"node.labels.{label} == true"]
+
+
+def megabytes(size: str) -> float:
+    """A compose (256M) or redis (192mb) memory size in MiB."""
+    match = re.fullmatch(r"(\d+)([kmg])b?", size.lower())
+    assert match, size
+    return int(match.group(1)) * {"k": 1 / 1024, "m": 1, "g": 1024}[match.group(2)]
+
+
+def test_redis_evicts_only_keys_with_a_ttl_below_its_memory_limit(
+    stack: dict[str, Any],
+) -> None:
+    redis = stack["services"]["redis"]
+    command = " ".join(redis["command"])
+    maxmemory = re.search(r"--maxmemory (\S+)", command)
+    assert maxmemory
+    limit = megabytes(redis["deploy"]["resources"]["limits"]["memory"])
+    # Headroom for the AOF rewrite's fork and Redis's own overhead.
+    assert megabytes(maxmemory.group(1)) <= 0.8 * limit
+    policy = re.search(r"--maxmemory-policy (\S+)", command)
+    # volatile-*: only keys with a TTL (cached notes) go, never the visits counter.
+    assert policy and policy.group(1).startswith("volatile-")
+
+
+def test_mongo_gets_time_to_shut_down_cleanly() -> None:
+    mongo = load("docker-compose.mongo.yml")["services"]["mongo"]
+    assert seconds(mongo["stop_grace_period"]) >= 30
+
+
+def test_the_embedded_store_overlay_says_it_is_not_for_production() -> None:
+    text = (ROOT / "docker-compose.embedded-store.yml").read_text()
+    assert text.startswith("# NOT FOR PRODUCTION.")
+    web = yaml.safe_load(text)["services"]["web"]
+    assert web["environment"]["APP_ENV"] != "production"
+    assert web["entrypoint"] == ["env", "-u", "MONGO_URI_FILE"]
+    # The image's CMD without its --bind, which gunicorn.conf.py's default equals.
+    cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert cmd
+    image_cmd = json.loads(cmd.group(1))
+    at = image_cmd.index("--bind")
+    assert web["command"] == image_cmd[:at] + image_cmd[at + 2 :]
+    # gunicorn.conf.py binds the settings' address: GUNICORN_BIND, else the image's.
+    assert load_settings({}).server.bind == image_cmd[at + 1]
+    assert (
+        load_settings({"GUNICORN_BIND": "0.0.0.0:8001"}).server.bind == "0.0.0.0:8001"
+    )
+    assert web["environment"]["EMBEDDED_STORE_DIR"].startswith("/var/tmp/")
+    assert web["volumes"] == ["notes_data:/var/tmp"]

@@ -1,0 +1,140 @@
+"""The e2e's deploy steps beyond the first ones: a re-run, a deploy whose replicas are
+not ready, and a change to nginx's config, each under steady load through nginx.
+"""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from deploy.cli import previous_update, wait_for_convergence
+from deploy.swarm import service_spec, service_state
+from devstack import docker, run, wait_until
+from e2e import images
+from e2e.load import SteadyLoad
+from e2e.scenario import (
+    STEADY_RATE,
+    TIMEOUT,
+    VERSION_B,
+    Figures,
+    assert_no_failures,
+    deploy_cli,
+    replicas_report,
+)
+from e2e.stack import STACK, WEB
+
+NGINX = f"{STACK}_nginx"
+# A template change made by the e2e itself (removed with the stack).
+CHANGED_TEMPLATE = "prework_e2e_nginx_template_changed"
+TEMPLATE_TARGET = "/etc/nginx/templates/default.conf.template"
+
+
+def started_load(base: str) -> SteadyLoad:
+    """A steady client on `/` that has already sent a few requests."""
+    load = SteadyLoad(f"{base}/", STEADY_RATE, max_seconds=TIMEOUT + 120).__enter__()
+    wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
+    return load
+
+
+def finish_load(load: SteadyLoad) -> None:
+    """A few more requests after the step, then stop."""
+    sent = load.report.sent
+    wait_until(lambda: load.report.sent >= sent + 2 * STEADY_RATE, 30, "load after")
+    load.stop()
+
+
+def step_rerun(image_b: str, base: str, figures: Figures) -> None:
+    """A re-run of the deploy of B changes nothing and rolls nothing back."""
+    tasks_before = {t.container_id for t in service_state(WEB).running_tasks()}
+    load = started_load(base)
+    try:
+        started = time.monotonic()
+        result = deploy_cli(image_b, VERSION_B, f"{base}/")
+        figures.add(f"re-run of the deploy of B: {time.monotonic() - started:.1f} s")
+    finally:
+        finish_load(load)
+    assert result.returncode == 0, f"re-run failed: {result.stderr}"
+    assert "changed: nothing (a re-run)" in result.stdout, result.stdout
+    # Swarm records an update for the re-sent spec, but replaces no replica.
+    tasks_after = {t.container_id for t in service_state(WEB).running_tasks()}
+    assert tasks_after == tasks_before, f"{tasks_before} -> {tasks_after}"
+    assert_no_failures("load during the re-run", load.report, figures)
+    assert set(load.report.versions) == {VERSION_B}, load.report.versions
+
+
+def step_unready(image_b: str, base: str, figures: Figures) -> None:
+    """Production's files alone: MongoDB unreachable, not ready, rolled back."""
+    spec_before = service_spec(WEB)
+    load = started_load(base)
+    try:
+        started = time.monotonic()
+        result = deploy_cli(
+            image_b, VERSION_B, f"{base}/", files=("docker-compose.yml",),
+            verify_timeout=20,
+        )  # fmt: skip
+        figures.add(
+            "deploy with an unreachable MongoDB, verification and rollback: "
+            f"{time.monotonic() - started:.1f} s"
+        )
+    finally:
+        finish_load(load)
+    assert result.returncode == 1, f"unready deploy: {result.returncode}"
+    assert "not ready" in result.stderr and "HTTP 503" in result.stderr, result.stderr
+    assert "rolled back: prework_stack_web" in result.stderr, result.stderr
+    # Unready replicas still answer `/` (it needs no store): no request may fail.
+    assert_no_failures("load during the unready deploy", load.report, figures)
+    assert set(load.report.versions) == {VERSION_B}, load.report.versions
+    assert service_spec(WEB) == spec_before, "web is not back on its previous spec"
+    replicas_report(VERSION_B, f"{base}/")
+
+
+def step_nginx_change(base: str, figures: Figures) -> None:
+    """A changed nginx template replaces its task: count what the client sees."""
+    spec = service_spec(NGINX)
+    current = next(
+        config
+        for config in spec["TaskTemplate"]["ContainerSpec"]["Configs"]
+        if config["File"]["Name"] == TEMPLATE_TARGET
+    )
+    template = (images.ROOT / "nginx/templates/default.conf.template").read_text()
+    run(
+        ["docker", "config", "create", CHANGED_TEMPLATE, "-"],
+        stdin=template + "\n# changed by the e2e\n",
+    )
+    target = current["File"]["Name"]
+    load = started_load(base)
+    try:
+        before = previous_update(NGINX)
+        started = time.monotonic()
+        docker(
+            "service", "update", "--detach",
+            "--config-rm", current["ConfigName"],
+            "--config-add", f"source={CHANGED_TEMPLATE},target={target}",
+            NGINX,
+        )  # fmt: skip
+        wait_for_convergence(NGINX, None, before, TIMEOUT)
+        wait_until(lambda: get_ok(base), 30, "nginx answering again")
+        took = time.monotonic() - started
+    finally:
+        finish_load(load)
+    report = load.report
+    window = len(report.failures) / STEADY_RATE
+    figures.add(
+        f"nginx template change: {took:.1f} s until converged; {report.summary()} "
+        f"(about {window:.1f} s without nginx at {STEADY_RATE:g} requests/s)"
+    )
+    assert service_state(NGINX).converged()
+
+
+def get_ok(base: str) -> bool:
+    """True when nginx answers `/nginx-health`."""
+    try:
+        return requests.get(f"{base}/nginx-health", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def remove_changed_template() -> None:
+    """The config step_nginx_change made (after the stack is gone)."""
+    docker("config", "rm", CHANGED_TEMPLATE, check=False)
