@@ -120,10 +120,20 @@ echo "rehearsal runner: left out 'gh $*' (it calls GitHub's REST API)"
 """
 
 
+# OpenSSH finds ~/.ssh through the passwd entry, not $HOME; on GitHub's runners the two
+# are one folder, here each run has a HOME of its own: its ssh reads that one.
+SSH = """#!/bin/sh
+dot="$HOME/.ssh"
+set -- -o "UserKnownHostsFile=$dot/known_hosts" -o "IdentityFile=$dot/id_ed25519" "$@"
+if [ -f "$dot/config" ]; then set -- -F "$dot/config" "$@"; fi
+exec /usr/bin/ssh "$@"
+"""
+
+
 def runner_bin(folder: Path) -> Path:
-    """A folder of the runner image's commands (sudo, gh) to put first on PATH."""
+    """A folder of the runner image's commands (sudo, gh, ssh) to put first on PATH."""
     folder.mkdir(parents=True)
-    for name, text in (("sudo", SUDO), ("gh", GH)):
+    for name, text in (("sudo", SUDO), ("gh", GH), ("ssh", SSH)):
         command = folder / name
         command.write_text(text)
         command.chmod(0o755)
