@@ -20,6 +20,9 @@ The parts, one job each:
 - One module per service: `redis.RedisServer`, `gunicorn.GunicornServer`,
   `nginx.NginxServer`, `dockerd.DockerEngine` (dockerd + swarm); `proxy` runs nginx and
   redis together (`python -m devstack.proxy`), `echo_app` is a bare WSGI stand-in.
+- For the rehearsal (`python -m rehearsal`): `gitserver.GitServer` (git smart HTTP,
+  nginx + fcgiwrap + git http-backend), `registry.RegistryServer` (docker-registry),
+  `sshd.SshServer` (sshd with a generated host key to pin).
 
 Adding a service: subclass `ServiceProcess`, name its `binary` and Debian `package`,
 and write `command(folder)` (argv, run in `folder`, a fresh temporary folder) and
