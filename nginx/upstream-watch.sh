@@ -40,8 +40,10 @@ servers() {
         return
     fi
     echo "# $host resolves to:"
+    # max_fails=0: a replica's 503 (its store is down, /readyz) retries another one
+    # but never marks it failed, or a store outage would 502 every route for 10 s.
     for address in $addresses; do
-        echo "server $address:$port;"
+        echo "server $address:$port max_fails=0;"
     done
 }
 

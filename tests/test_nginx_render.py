@@ -108,7 +108,7 @@ def test_nginx_accepts_the_rendered_config(overrides: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
     host = overrides.get("NGINX_UPSTREAM_HOST", "web")
-    expected = "server 127.0.0.1:8000;" if host == "127.0.0.1" else "down;"
+    expected = "server 127.0.0.1:8000 max_fails=0;" if host == "127.0.0.1" else "down;"
     assert expected in servers
 
 

@@ -157,7 +157,9 @@ def test_nginx_starts_before_web_resolves_and_answers_502_json(names: Names) -> 
                 10,
                 "nginx to follow web's first replica",
             )
-            assert servers(nginx).splitlines()[1:] == [f"server 127.0.0.2:{port};"]
+            assert servers(nginx).splitlines()[1:] == [
+                f"server 127.0.0.2:{port} max_fails=0;"
+            ]
         names.point([])
         wait_until(lambda: "down;" in servers(nginx), 10, "the down server again")
         wait_until(
@@ -287,7 +289,7 @@ def test_reloads_under_load_fail_no_request(names: Names) -> None:
     assert load.errors == []
     assert set(load.statuses) == {200}, load.statuses
     assert load.resent <= 2 * len(sets), load.resent  # two keep-alive clients
-    assert kept.splitlines()[1:] == [f"server 127.0.0.3:{port};"]
+    assert kept.splitlines()[1:] == [f"server 127.0.0.3:{port} max_fails=0;"]
 
 
 def reloads(nginx: NginxServer) -> int:

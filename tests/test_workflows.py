@@ -57,10 +57,32 @@ def test_every_session_ci_names_exists_in_the_noxfile() -> None:
 
 def test_tests_run_against_mongodb_on_every_supported_python() -> None:
     tests = load("ci.yml")["jobs"]["tests"]
-    assert tests["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
+    # Unless the repository variable CHECKS is `reduced` (the local rehearsal).
+    matrix = tests["strategy"]["matrix"]["python"]
+    assert """vars.CHECKS == 'reduced' && '["3.11"]'""" in matrix
+    assert """|| '["3.11", "3.12", "3.13"]'""" in matrix
     assert "mongo" in tests["services"]
-    assert tests["env"]["TEST_MONGO_URI"].startswith("mongodb://")
+    assert "'mongodb://127.0.0.1:27017/prework_test'" in tests["env"]["TEST_MONGO_URI"]
     assert tests["env"]["PREWORK_REQUIRE_SERVICES"] == "1"
+
+
+def test_only_the_reduced_checks_leave_the_e2e_and_pre_commit_out() -> None:
+    jobs = load("ci.yml")["jobs"]
+    assert jobs["e2e"]["if"] == "vars.CHECKS != 'reduced'"
+    assert jobs["pre-commit"]["if"] == "vars.CHECKS != 'reduced'"
+    assert [name for name, job in jobs.items() if "if" in job] == ["pre-commit", "e2e"]
+
+
+def test_images_are_built_with_the_docker_cli_and_never_overwritten() -> None:
+    image = load("image.yml")["jobs"]["image"]
+    uses = [step.get("uses", "") for step in steps(image)]
+    assert not [name for name in uses if name.startswith("docker/")], uses
+    command = runs(image)
+    assert "docker login" in command and "--password-stdin" in command
+    assert "docker manifest inspect" in command and "never rebuilt" in command
+    assert 'docker build "${args[@]}" .' in command
+    assert 'docker push "$tag"' in command
+    assert "${IMAGE_NAME:-ghcr.io/${GITHUB_REPOSITORY,,}/prework-flask-app}" in command
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,14 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Snap
             tmp_path_factory.mktemp("home")
         ).items():
             patch.setenv(name, value)
-        for name in ("GITHUB_REF_NAME", "GITHUB_OUTPUT"):
+        # Module scope runs before conftest's autouse fixture: drop a CI's variables
+        # here too, or inside GitHub Actions the tool versions only GITHUB_SHA.
+        for name in (
+            "GITHUB_ACTIONS",
+            "GITHUB_SHA",
+            "GITHUB_REF_NAME",
+            "GITHUB_OUTPUT",
+        ):
             patch.delenv(name, raising=False)
         clone = make_origin(tmp_path_factory.mktemp("example"))
         rows = {"start": snapshot(clone, "master")}

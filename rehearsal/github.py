@@ -1,0 +1,159 @@
+"""What GitHub does on a push: pick the workflows, build the event, start the runs.
+
+A push whose head commit says `[skip ci]` starts nothing, as on GitHub. The workflows
+a push starts are those whose `on: push` (branches, branches-ignore) selects the
+branch, read from the pushed commit: here dev -> dev.yml, master -> release.yml,
+anything else -> ci.yml.
+"""
+
+from __future__ import annotations
+
+import subprocess  # nosec B404 - git clone of the pushed commit
+from fnmatch import fnmatchcase
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rehearsal.act import Act, RunResult, git, load_workflow
+
+# Jobs the rehearsal runs only in part or not at all, and why (shown in the table).
+LEFT_OUT = {
+    "github-release": "gh release create calls GitHub's REST API (a stub gh answered)",
+    "e2e": "CHECKS=reduced: this rehearsal deploys to its own swarm instead",
+    "pre-commit": "CHECKS=reduced: its hooks are the lint, typecheck and security"
+    " sessions again",
+}
+REDUCED = {
+    "tests": "Python 3.11 only, embedded store: the mongo:7.0 service container "
+    "cannot run here (CHECKS=reduced)",
+}
+
+
+def pushes_start(workflow: dict[str, object], branch: str) -> bool:
+    """True when the workflow's `on: push` selects a push to branch."""
+    on = workflow.get("on")
+    push = on.get("push", False) if isinstance(on, dict) else None
+    if push is None or push is False:
+        return isinstance(on, (str, list)) and "push" in on
+    if not isinstance(push, dict):
+        return True
+    if "branches" in push:
+        return any(fnmatchcase(branch, str(p)) for p in push["branches"])
+    ignored = push.get("branches-ignore", [])
+    return not any(fnmatchcase(branch, str(p)) for p in ignored)
+
+
+def started_by_push(checkout: Path, branch: str) -> list[str]:
+    """The workflow files of the pushed commit that a push to branch starts."""
+    folder = checkout / ".github" / "workflows"
+    return [
+        path.name
+        for path in sorted(folder.glob("*.y*ml"))
+        if pushes_start(load_workflow(path), branch)
+    ]
+
+
+@dataclass
+class Run:
+    """One row of the final table."""
+
+    step: str
+    event: str
+    result: RunResult | None
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """A run that succeeded, or a push GitHub would not run anything for."""
+        return self.result is None or self.result.succeeded
+
+
+@dataclass
+class GitHub:
+    """The local "GitHub": the origin's URL, act and the runs it started."""
+
+    act: Act
+    origin_url: str
+    folder: Path
+    runs: list[Run] = field(default_factory=list)
+    # Each branch's tip as of the last push a run was started for.
+    known: dict[str, str] = field(default_factory=dict)
+
+    def push_event(self, branch: str, before: str, after: str) -> dict[str, object]:
+        """The push payload GitHub sends (the fields the workflows and act read)."""
+        checkout = self.checkout(branch, after)
+        message = git(checkout, "log", "-1", "--format=%B")
+        owner, name = self.act.repository.name.split("/")
+        return {
+            "ref": f"refs/heads/{branch}",
+            "before": before,
+            "after": after,
+            "created": before == "0" * 40,
+            "deleted": False,
+            "forced": False,
+            "head_commit": {"id": after, "message": message},
+            "pusher": {"name": "rehearsal", "email": "developer@rehearsal.invalid"},
+            "repository": {
+                "full_name": self.act.repository.name,
+                "name": name,
+                "owner": {"login": owner, "name": owner},
+                "default_branch": "master",
+                "clone_url": self.origin_url,
+            },
+            "sender": {"login": "rehearsal"},
+        }
+
+    def checkout(self, branch: str, sha: str) -> Path:
+        """A clone of the origin at sha on branch, where act starts (its HEAD)."""
+        target = self.folder / "checkouts" / f"{branch.replace('/', '-')}-{sha[:12]}"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(  # nosec B603 B607 - fixed argv
+                ["git", "clone", "-q", "-b", branch, self.origin_url, str(target)],
+                check=True,
+            )
+            git(target, "reset", "-q", "--hard", sha)
+        return target
+
+    def tip(self, branch: str) -> str:
+        """The origin's tip of branch now."""
+        line = git(self.folder, "ls-remote", self.origin_url, f"refs/heads/{branch}")
+        return line.split()[0] if line else "0" * 40
+
+    def bot_pushes(self, step: str) -> list[Run]:
+        """Runs for what the workflows pushed themselves (RELEASE_TOKEN starts them).
+
+        GitHub keeps one pending run per concurrency group, the newest: so one run
+        per branch, for its newest tip, as long as the runs keep pushing.
+        """
+        started = []
+        for _ in range(3):
+            moved = {
+                branch: sha
+                for branch in ("dev", "master")
+                if (sha := self.tip(branch)) != self.known.get(branch, sha)
+            }
+            if not moved:
+                break
+            for branch, sha in moved.items():
+                started.append(
+                    self.on_push(f"{step} (bot)", branch, self.known[branch], sha)
+                )
+        return started
+
+    def on_push(self, step: str, branch: str, before: str, after: str) -> Run:
+        """Run the workflow a push starts (none for `[skip ci]`); record the row."""
+        self.known[branch] = after
+        event = self.push_event(branch, before, after)
+        checkout = self.checkout(branch, after)
+        message = git(checkout, "log", "-1", "--format=%B")
+        workflows = started_by_push(checkout, branch)
+        label = f"push {branch} {after[:7]} -> {', '.join(workflows) or 'nothing'}"
+        if "[skip ci]" in message:
+            run = Run(step, label, None, "head commit says [skip ci]: no run")
+        elif len(workflows) != 1:
+            run = Run(step, label, None, f"{len(workflows)} workflows: not rehearsed")
+        else:
+            result = self.act.run(workflows[0], "push", event, checkout)
+            run = Run(step, label, result)
+        self.runs.append(run)
+        return run

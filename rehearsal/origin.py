@@ -1,0 +1,165 @@
+"""The rehearsal's GitHub repository: a throwaway copy of the checkout's committed HEAD.
+
+The developer's repository is only read (`git clone` of HEAD); its branches, remotes
+and work tree are never touched. The origin starts as HEAD released by the project's
+own tool on `master` (tag vX.Y.Z) with `dev` cut from it, and a developer's clone
+(`work`) pushes to it as people would.
+"""
+
+from __future__ import annotations
+
+import subprocess  # nosec B404 - git
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rehearsal.act import git
+
+OWNER_REPO = "prework/prework"
+
+
+class SeedFailed(RuntimeError):
+    """The origin could not be made (the release tool refused); the reason."""
+
+
+DEVELOPER = ("Rehearsal Developer", "developer@rehearsal.invalid")
+
+
+def head_of(source: Path) -> str:
+    """The committed HEAD of the developer's checkout (uncommitted work is not used)."""
+    return git(source, "rev-parse", "HEAD")
+
+
+@dataclass
+class Clone:
+    """A developer's clone of the origin, for commits, merges and pushes."""
+
+    path: Path
+
+    def git(self, *args: str) -> str:
+        """`git ARGS` in the clone."""
+        return git(self.path, *args)
+
+    def commit_change(self, branch: str, message: str, name: str) -> str:
+        """A commit on `branch` (from origin) that touches docs/rehearsal/<name>."""
+        self.git("fetch", "-q", "origin")
+        if self.remote_sha(branch) != "0" * 40:
+            self.git("checkout", "-q", "-B", branch, f"origin/{branch}")
+        else:  # a new branch, made by branch_from
+            self.git("checkout", "-q", branch)
+        note = self.path / "docs" / "rehearsal" / f"{name}.md"
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(f"{message}\n")
+        self.git("add", str(note))
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def branch_from(self, branch: str, start: str) -> None:
+        """A new local branch at origin/<start>."""
+        self.git("fetch", "-q", "origin")
+        self.git("checkout", "-q", "-B", branch, f"origin/{start}")
+
+    def merge_no_ff(self, source: str, target: str, message: str) -> str:
+        """A pull-request-style merge commit of origin/<source> into <target>."""
+        self.git("fetch", "-q", "origin")
+        self.git("checkout", "-q", "-B", target, f"origin/{target}")
+        self.git("merge", "-q", "--no-ff", f"origin/{source}", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def push(self, branch: str) -> tuple[str, str]:
+        """Push the local branch; (before, after) of the remote branch."""
+        before = self.remote_sha(branch)
+        self.git("push", "-q", "origin", f"{branch}:{branch}")
+        return before, self.git("rev-parse", branch)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """True when ancestor is in descendant's history."""
+        code = subprocess.run(  # nosec B603 B607 - fixed argv
+            ["git", "merge-base", "--is-ancestor", ancestor, descendant],
+            cwd=self.path,
+            check=False,
+        ).returncode
+        return code == 0
+
+    def remote_sha(self, branch: str) -> str:
+        """The origin's tip of branch (all zeros when absent)."""
+        line = self.git("ls-remote", "origin", f"refs/heads/{branch}")
+        return line.split()[0] if line else "0" * 40
+
+    def show(self, ref: str, path: str) -> str:
+        """A file at ref on the origin (fetched first)."""
+        return self.git("show", f"{ref}:{path}")
+
+    def tags(self) -> list[str]:
+        """Every tag on the origin."""
+        lines = self.git("ls-remote", "--tags", "--refs", "origin").splitlines()
+        return sorted(line.split("refs/tags/")[1] for line in lines)
+
+
+def make_clone(url: str, folder: Path, source: Path | None = None) -> Clone:
+    """Clone `source` (or url) into folder, with origin set to url."""
+    subprocess.run(  # nosec B603 B607 - fixed argv
+        ["git", "clone", "-q", "--no-hardlinks", str(source or url), str(folder)],
+        check=True,
+    )
+    clone = Clone(folder)
+    clone.git("remote", "set-url", "origin", url)
+    clone.git("config", "user.name", DEVELOPER[0])
+    clone.git("config", "user.email", DEVELOPER[1])
+    return clone
+
+
+def seed_origin(source: Path, url: str, folder: Path) -> tuple[Clone, str]:
+    """Push HEAD of `source`, released on master with dev cut from it; the version."""
+    if git(source, "rev-parse", "--is-shallow-repository") == "true":
+        clone = tree_only_clone(source, url, folder)
+    else:
+        clone = make_clone(url, folder, source)
+        clone.git("checkout", "-q", "-B", "master", head_of(source))
+    release = subprocess.run(  # nosec B603 - the project's own release tool
+        [sys.executable, "-m", "release", "bump", "--branch", "master"],
+        cwd=clone.path,
+        env=clone_env(clone.path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if release.returncode != 0:
+        raise SeedFailed(f"python -m release bump on master: {release.stderr.strip()}")
+    version = release.stdout.strip().splitlines()[-1]
+    clone.git("push", "-q", "origin", "master", f"refs/tags/v{version}")
+    clone.git("push", "-q", "origin", "master:dev")
+    return clone, version
+
+
+def tree_only_clone(source: Path, url: str, folder: Path) -> Clone:
+    """A repository holding HEAD's tree as one commit (the source is shallow, as a
+    CI checkout is: the release tool needs whole history, which it does not have)."""
+    folder.mkdir(parents=True)
+    git(folder, "init", "-q", "-b", "master")
+    archive = subprocess.run(  # nosec B603 B607 - fixed argv
+        ["git", "-C", str(source), "archive", "--format=tar", "HEAD"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(  # nosec B603 B607 - fixed argv
+        ["tar", "-x", "-C", str(folder)], input=archive, check=True
+    )
+    clone = Clone(folder)
+    clone.git("remote", "add", "origin", url)
+    clone.git("config", "user.name", DEVELOPER[0])
+    clone.git("config", "user.email", DEVELOPER[1])
+    clone.git("add", "-A")
+    title = git(source, "log", "-1", "--format=%s")
+    clone.git("commit", "-q", "-m", f"{title}\n\nThe tree of a shallow checkout.")
+    return clone
+
+
+def clone_env(path: Path) -> dict[str, str]:
+    """The environment to run the clone's own `python -m release` in."""
+    import os
+
+    # Outside any CI: a GITHUB_* variable would make the tool act for that run.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env["PYTHONPATH"] = str(path)
+    return env

@@ -1,0 +1,277 @@
+"""The three release cycles of the rehearsal; each step asserts what it must see."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import Version
+
+from devstack.waiting import wait_until
+from rehearsal.act import RunResult
+from rehearsal.github import GitHub, Run
+from rehearsal.origin import Clone
+from rehearsal.production import STORE_OVERLAY, Production
+
+
+class StepFailed(AssertionError):
+    """An expectation of the scenario did not hold."""
+
+
+def expect(condition: bool, message: str) -> None:
+    """Raise StepFailed(message) unless condition."""
+    if not condition:
+        raise StepFailed(message)
+
+
+def bump(version: str, level: str) -> str:
+    """X.Y.Z bumped by minor or patch."""
+    major, minor, patch = Version(version).release
+    if level == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+@dataclass
+class Scenario:
+    """The developer's clone, the local GitHub and production, and what was seen."""
+
+    clone: Clone
+    github: GitHub
+    production: Production
+    released: str
+    say: Callable[[str], None]
+    made: list[str] = field(default_factory=list)
+    swarm: list[str] = field(default_factory=list)
+
+    # --- what the origin, the registry and the swarm hold -----------------------
+
+    def version_on(self, branch: str) -> str:
+        self.clone.git("fetch", "-q", "origin", "--tags", "--force")
+        return self.clone.show(f"origin/{branch}", "VERSION").strip()
+
+    def image_tags(self) -> list[str]:
+        return self.production.image_tags(self.github.act.repository.name)
+
+    def run_passed(self, run: Run) -> RunResult:
+        """The run's result, when a workflow ran and succeeded."""
+        if run.result is None:
+            raise StepFailed(f"{run.event}: no workflow ran ({run.note})")
+        log = f"runs/{run.result.log.parent.name}/act.log"
+        expect(run.passed, f"{run.event}: failed, log {log}")
+        return run.result
+
+    def bots(self, step: str) -> None:
+        """The workflows' own pushes start runs whose guard stops them at once."""
+        tags = self.image_tags()
+        for run in self.github.bot_pushes(step):
+            result = self.run_passed(run)
+            ran = {job.rsplit("/", 1)[-1].strip() for job in result.jobs}
+            expect(ran == {"guard"}, f"{run.event}: the tool's own commit ran {ran}")
+            self.say(f"{step}: {run.event}: the guard stopped it (own commit)")
+        expect(self.image_tags() == tags, f"{step}: an own commit made an image")
+
+    # --- steps ------------------------------------------------------------------
+
+    def dev_push(self, step: str, message: str, expected: str) -> Run:
+        """A commit pushed to dev: dev.yml versions it and pushes its image."""
+        self.clone.commit_change("dev", message, step)
+        before, after = self.clone.push("dev")
+        run = self.github.on_push(step, "dev", before, after)
+        self.run_passed(run)
+        self.bots(step)
+        version = self.version_on("dev")
+        expect(
+            version == expected, f"{step}: dev has VERSION {version}, not {expected}"
+        )
+        tags = self.image_tags()
+        expect(expected in tags, f"{step}: image {expected} not in registry {tags}")
+        self.made.append(f"{expected} (dev build, image {expected})")
+        self.say(f"{step}: dev is {version}, image {expected} in the registry")
+        return run
+
+    def release(self, step: str, source: str, expected: str) -> Run:
+        """A --no-ff merge of source into master: release.yml releases and deploys."""
+        self.merge_and_push(source, expected)
+        return self.released_run(step, expected)
+
+    def merge_and_push(self, source: str, expected: str) -> tuple[str, str]:
+        message = f"Merge pull request from {source}: release {expected}"
+        self.clone.merge_no_ff(source, "master", message)
+        return self.clone.push("master")
+
+    def released_run(self, step: str, expected: str, run: Run | None = None) -> Run:
+        if run is None:
+            before = self.clone.git("rev-parse", "master~0^1")
+            after = self.clone.git("rev-parse", "master")
+            run = self.github.on_push(step, "master", before, after)
+        self.run_passed(run)
+        self.bots(step)
+        self.check_release(step, expected)
+        self.check_back_merge(step, expected)
+        self.check_swarm(step, expected)
+        self.released = expected
+        return run
+
+    def check_release(self, step: str, expected: str) -> None:
+        version = self.version_on("master")
+        expect(version == expected, f"{step}: master has {version}, not {expected}")
+        tag = f"v{expected}"
+        kind = self.clone.git("cat-file", "-t", tag)
+        expect(kind == "tag", f"{step}: {tag} is a {kind}, not an annotated tag")
+        changelog = self.clone.show("origin/master", "CHANGELOG.md")
+        expect(changelog_has(changelog, expected), f"{step}: no CHANGELOG {expected}")
+        tags = self.image_tags()
+        for image_tag in (expected, "latest"):
+            expect(image_tag in tags, f"{step}: image {image_tag} not in {tags}")
+        self.made.append(f"{expected} (release, tag {tag}, images {expected}, latest)")
+        self.say(f"{step}: master is {expected}, tag {tag}, images {expected}+latest")
+
+    def check_back_merge(self, step: str, expected: str) -> None:
+        dev_version = self.version_on("dev")
+        expect(
+            Version(dev_version) >= Version(expected),
+            f"{step}: dev has VERSION {dev_version}, below the release {expected}",
+        )
+        changelog = self.clone.show("origin/dev", "CHANGELOG.md")
+        expect(
+            changelog_has(changelog, expected),
+            f"{step}: dev lacks CHANGELOG {expected}",
+        )
+        expect(
+            self.clone.is_ancestor(f"v{expected}", "origin/dev"),
+            f"{step}: tag v{expected} is not in dev's history",
+        )
+        self.say(f"{step}: dev holds {dev_version}, CHANGELOG {expected}, v{expected}")
+
+    def check_swarm(self, step: str, expected: str) -> None:
+        versions = self.production.running_versions()
+        expect(
+            bool(versions) and set(versions) == {expected},
+            f"{step}: the swarm runs {versions}, not {expected} on every replica",
+        )
+        answer = self.production.through_nginx("/version").json()
+        expect(answer.get("version") == expected, f"{step}: nginx says {answer}")
+        ready = self.production.through_nginx("/readyz").status_code
+        if self.store_overlay_released():
+            expect(ready == 200, f"{step}: /readyz {ready}")
+            readiness = "/readyz 200"
+        else:
+            # Until the deploy selects a store this production has, the app has no
+            # store and says so; shown, not asserted.
+            readiness = f"/readyz {ready} (NOT asserted: no store overlay in the tree)"
+        self.swarm.append(
+            f"{step}: {expected} on {len(versions)} replicas, {readiness}"
+        )
+        self.say(
+            f"{step}: swarm runs {expected} on {len(versions)} replicas, {readiness}"
+        )
+
+    def store_overlay_released(self) -> bool:
+        """True when the released tree has the embedded-store compose overlay."""
+        files = self.clone.git("ls-tree", "--name-only", "origin/master")
+        return STORE_OVERLAY in files.split()
+
+    def release_job_started(self, earlier: set[Path]) -> bool:
+        for folder in set(self.github.act.folder.glob("run-*-release")) - earlier:
+            log = folder / "act.log"
+            if log.exists() and '"jobID":"release"' in log.read_text(errors="replace"):
+                return True
+        return False
+
+    # --- the cycles ---------------------------------------------------------------
+
+    def cycle_1(self) -> None:
+        minor = bump(self.released, "minor")
+        self.dev_push(
+            "1.1 dev push (feat)", "feat: rehearsal feature one", f"{minor}-dev.1"
+        )
+        self.dev_push("1.2 dev push (fix)", "fix: rehearsal fix one", f"{minor}-dev.2")
+        self.release("1.3 merge dev into master", "dev", minor)
+
+    def cycle_2(self) -> None:
+        minor = bump(self.released, "minor")
+        self.dev_push(
+            "2.1 dev push (feat)", "feat: rehearsal feature two", f"{minor}-dev.1"
+        )
+        before, after = self.merge_and_push("dev", minor)
+        outcome: dict[str, Run | BaseException] = {}
+
+        def release_run() -> None:
+            try:
+                step = "2.2 merge dev into master"
+                outcome["run"] = self.github.on_push(step, "master", before, after)
+            except BaseException as error:  # handed to the main thread
+                outcome["run"] = error
+
+        earlier = set(self.github.act.folder.glob("run-*-release"))
+        release = threading.Thread(target=release_run, daemon=True)
+        release.start()
+        # The race: a push to dev lands once the release run's release job started.
+        wait_until(lambda: self.release_job_started(earlier), 600, "the release job")
+        dev_version = self.version_on("dev")
+        self.clone.commit_change("dev", "fix: rehearsal fix during the release", "2.3")
+        dev_before, dev_after = self.clone.push("dev")
+        racing = self.github.on_push(
+            "2.3 dev push during the release", "dev", dev_before, dev_after
+        )
+        release.join()
+        self.run_passed(racing)
+        run = outcome["run"]
+        if isinstance(run, BaseException):
+            raise run
+        self.released_run("2.2 merge dev into master", minor, run)
+        self.check_racing_push(dev_after, dev_version, minor)
+
+    def check_racing_push(self, sha: str, before: str, released: str) -> None:
+        """The push made during the release: on dev, built, not in the release."""
+        expect(self.clone.is_ancestor(sha, "origin/dev"), "2.3: the push was lost")
+        expect(
+            not self.clone.is_ancestor(sha, f"v{released}"),
+            f"2.3: the push went into v{released} without its own checks",
+        )
+        builds = [
+            tag
+            for tag in self.image_tags()
+            if "-dev." in tag and Version(tag) > Version(before)
+        ]
+        expect(bool(builds), f"2.3: no dev build after {before} in the registry")
+        self.made.append(f"{builds[-1]} (dev build of the push during the release)")
+        self.say(f"2.3: the push during the release is on dev, built as {builds[-1]}")
+
+    def cycle_3(self) -> None:
+        patch = bump(self.released, "patch")
+        dev_before = self.version_on("dev")
+        self.clone.branch_from("hotfix/rehearsal", "master")
+        self.clone.commit_change("hotfix/rehearsal", "fix: rehearsal hotfix", "3.1")
+        before, after = self.clone.push("hotfix/rehearsal")
+        self.run_passed(
+            self.github.on_push(
+                "3.1 push hotfix branch", "hotfix/rehearsal", before, after
+            )
+        )
+        self.release("3.2 merge hotfix into master", "hotfix/rehearsal", patch)
+        minor = bump(patch, "minor")
+        run = self.dev_push(
+            "3.3 dev push after the hotfix",
+            "feat: rehearsal feature three",
+            f"{minor}-dev.1",
+        )
+        expect(
+            Version(self.version_on("dev")) > Version(dev_before), "3.3: dev went back"
+        )
+        del run
+
+
+def elapsed(started: float) -> str:
+    """Seconds since started, for the output."""
+    return f"{time.monotonic() - started:.0f} s"
+
+
+def changelog_has(text: str, version: str) -> bool:
+    """True when CHANGELOG text has a section for version."""
+    return re.search(rf"^## \[{re.escape(version)}\]", text, re.M) is not None

