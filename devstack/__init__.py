@@ -20,6 +20,8 @@ The parts, one job each:
 - One module per service: `redis.RedisServer`, `gunicorn.GunicornServer`,
   `nginx.NginxServer`, `dockerd.DockerEngine` (dockerd + swarm); `proxy` runs nginx and
   redis together (`python -m devstack.proxy`), `echo_app` is a bare WSGI stand-in.
+- `swarm_nodes.swarm_nodes(count)`: a swarm of `count` engines, each in its own network
+  and UTS namespace on a bridge of its own (needs root; `python -m e2e --nodes 3`).
 - For the rehearsal (`python -m rehearsal`): `gitserver.GitServer` (git smart HTTP,
   nginx + fcgiwrap + git http-backend), `registry.RegistryServer` (docker-registry),
   `sshd.SshServer` (sshd with a generated host key to pin).

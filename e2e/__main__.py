@@ -115,14 +115,32 @@ def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> No
         remove_changed_template()
 
 
-def main() -> int:
+def node_count(argv: list[str]) -> int | None:
+    """`--nodes N` (default 1: one engine); None, with one line said, when bad."""
+    if not argv:
+        return 1
+    if len(argv) == 2 and argv[0] == "--nodes" and argv[1] in ("1", "3", "4", "5"):
+        return int(argv[1])
+    print("usage: python -m e2e [--nodes 1|3|4|5]", file=sys.stderr)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run every step; 0 when all held, 1 (with the reason) when one did not."""
+    nodes = node_count(sys.argv[1:] if argv is None else argv)
+    if nodes is None:
+        return 2
     started = time.monotonic()
     figures = Figures()
     missing = missing_files()
     if missing:
         print(f"[e2e] FAILED: missing {', '.join(missing)}", file=sys.stderr)
         return 1
+    if nodes > 1:
+        # Several namespaced engines in one swarm (e2e/nodes.py).
+        from e2e.nodes import main_nodes
+
+        return main_nodes(build_images, [IMAGE_A, IMAGE_B, IMAGE_BROKEN], nodes)
     try:
         with DockerEngine() as engine:
             own_engine = engine.started

@@ -21,6 +21,14 @@ class LoadReport:
     sent: int = 0
     versions: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    # The replica (container hostname) that answered, and each answer's visit count
+    # (None: the app answered without Redis).
+    replicas: Counter[str] = field(default_factory=Counter)
+    visits: list[int | None] = field(default_factory=list)
+    # The longest a request took (seconds), answered or not.
+    slowest: float = 0.0
+    # Visit increments the client saw undone (the count fell back), set by a step.
+    lost_visits: int = 0
 
     def summary(self) -> str:
         """One line for the session output."""
@@ -72,6 +80,14 @@ class SteadyLoad:
 
     def _one(self, session: requests.Session) -> None:
         self.report.sent += 1
+        started = time.monotonic()
+        try:
+            self._ask(session)
+        finally:
+            took = time.monotonic() - started
+            self.report.slowest = max(self.report.slowest, took)
+
+    def _ask(self, session: requests.Session) -> None:
         try:
             response = session.get(self.url, timeout=10)
         except requests.RequestException as error:
@@ -83,4 +99,8 @@ class SteadyLoad:
                 f"{response.status_code}: {response.text[:200]}"
             )
             return
-        self.report.versions[str(response.json().get("version"))] += 1
+        body = response.json()
+        self.report.versions[str(body.get("version"))] += 1
+        self.report.replicas[str(body.get("hostname"))] += 1
+        visits = body.get("visits")
+        self.report.visits.append(visits if isinstance(visits, int) else None)

@@ -320,3 +320,12 @@ def test_the_embedded_store_overlay_says_it_is_not_for_production() -> None:
     )
     assert web["environment"]["EMBEDDED_STORE_DIR"].startswith("/var/tmp/")
     assert web["volumes"] == ["notes_data:/var/tmp"]
+
+
+def test_web_bounds_a_lookup_that_docker_dns_leaves_unanswered() -> None:
+    # Redis's node lost: `redis` has no task; its lookup gets no answer (e2e --nodes).
+    web = load("docker-compose.yml")["services"]["web"]
+    options = dict(
+        option.split(":") for option in web["environment"]["RES_OPTIONS"].split()
+    )
+    assert int(options["timeout"]) * int(options["attempts"]) <= 2, options
