@@ -14,7 +14,9 @@ The parts, one job each:
   skip, or a failure under PREWORK_REQUIRE_SERVICES=1.
 - `ports.free_port()`: a free loopback port, never the same one twice in a process.
 - `waiting.wait_until(condition, timeout, what)`: poll a condition; `TimedOut` after.
-- `processes.ServiceProcess`: the base of every service (below); `stop_process`.
+- `processes.Service`: start on entering a `with` block, stop on leaving it;
+  `processes.ServiceProcess`: the base of every process-backed service (below);
+  `stop_process`.
 - `commands.run` / `commands.docker`: a command with its output captured, a failure as
   one `CommandFailed` holding its last lines.
 - One module per service: `redis.RedisServer`, `gunicorn.GunicornServer`,

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from devstack.binaries import find_binary
 from devstack.commands import docker, run
-from devstack.processes import ServiceProcess
+from devstack.processes import Service, ServiceProcess
 
 # Swarm's bridge to the host for published ports and egress; made by dockerd on demand.
 GATEWAY_BRIDGE = "docker_gwbridge"
@@ -91,7 +90,7 @@ class Dockerd(ServiceProcess):
             os.environ["DOCKER_HOST"] = self.previous_host
 
 
-class DockerEngine:
+class DockerEngine(Service):
     """An engine in swarm mode; `started` says whether this run started dockerd itself.
 
     The engine at DOCKER_HOST is reused when one answers; else a `Dockerd` of our own.
@@ -128,14 +127,3 @@ class DockerEngine:
         if self.dockerd is not None:
             self.dockerd.stop()
             self.dockerd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -13,12 +13,11 @@ import os
 import subprocess  # nosec B404 - git init/config for the served repositories
 import tarfile
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from devstack.binaries import MissingBinary
 from devstack.ports import LOOPBACK, free_port, port_open
-from devstack.processes import ServiceProcess, temporary_folder
+from devstack.processes import Service, ServiceProcess, temporary_folder
 
 HTTP_BACKEND_CANDIDATES = ("/usr/lib/git-core/git-http-backend",)
 PUSHER = "rehearsal"
@@ -128,7 +127,7 @@ class GitNginx(ServiceProcess):
         return port_open(self.port)
 
 
-class GitServer:
+class GitServer(Service):
     """Bare repositories under `root`, served over smart HTTP on a loopback port."""
 
     def __init__(self, port: int | None = None) -> None:
@@ -192,14 +191,3 @@ class GitServer:
         if self.root is not None:
             self._folder.__exit__(None, None, None)
             self.root = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()

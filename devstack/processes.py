@@ -60,7 +60,30 @@ def _kill_group(pgid: int) -> None:
         pass  # the group is already gone
 
 
-class ServiceProcess:
+class Service:
+    """Started on entering a `with` block, stopped on leaving it, even on an error."""
+
+    def start(self) -> Self:
+        """Start and return once it serves."""
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        """Stop what start() started; safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServiceProcess(Service):
     """A service started on entry and stopped on exit; subclass it per service.
 
     Subclasses set `name`, `binary_name` and its Debian `package`, and write `command`
@@ -162,14 +185,3 @@ class ServiceProcess:
     def cleanup(self, folder: Path) -> None:
         """Remove the temporary folder once the process is gone."""
         shutil.rmtree(folder, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()

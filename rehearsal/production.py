@@ -15,7 +15,6 @@ import os
 import secrets
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Self, TypeVar
 
 import requests
@@ -23,6 +22,7 @@ import requests
 from devstack.commands import docker, run
 from devstack.dockerd import Dockerd
 from devstack.ports import LOOPBACK, free_port
+from devstack.processes import Service
 from devstack.registry import RegistryServer
 from devstack.sshd import SshServer
 from e2e import images
@@ -46,7 +46,7 @@ def running(part: T | None, what: str) -> T:
 
 
 @dataclass
-class Production:
+class Production(Service):
     """Engine + swarm, registry and sshd, started together and stopped together."""
 
     stack: ExitStack = field(default_factory=ExitStack)
@@ -77,17 +77,6 @@ class Production:
     def stop(self) -> None:
         """Stop sshd, the registry and dockerd (its swarm, stack and images go too)."""
         self.stack.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def registry_address(self) -> str:
