@@ -34,6 +34,8 @@ HOSTS_SIZE = 4096
 FAST = {"NGINX_RATE_LIMIT": "100000r/s", "NGINX_RATE_BURST": "100000"}
 FAST_POLL = {**FAST, "NGINX_UPSTREAM_POLL": "0.2"}
 PROBES = itertools.count()
+# How a kept connection that the server closed while idle fails a request sent on it.
+CLOSED_IDLE = ("without response", "Connection reset by peer")
 
 
 class Names:
@@ -204,7 +206,7 @@ class Load:
     """Clients in threads, GET after GET until stopped: keep-alive and fresh ones.
 
     A reload closes the old worker's idle keep-alive connections; a GET sent on one at
-    that instant finds it closed without a response. HTTP clients may resend an
+    that instant finds it closed (no response, or a reset). HTTP clients may resend an
     idempotent request then (RFC 9112, 9.3.1), and the keep-alive clients here do,
     once, counting it in `resent`. A fresh connection is never resent.
     """
@@ -232,7 +234,8 @@ class Load:
         try:
             return session.get(self.url + path, timeout=10).status_code
         except requests.ConnectionError as error:
-            if "without response" not in str(error):
+            # Closed before or as the request arrived: no answer, or a reset.
+            if not any(sign in str(error) for sign in CLOSED_IDLE):
                 raise
         with self.lock:
             self.resent += 1
