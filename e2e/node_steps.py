@@ -9,6 +9,7 @@ count must be above the one before it: Redis kept its data, on its own volume.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -260,11 +261,20 @@ def step_lose_worker(nodes: Nodes, figures: Figures) -> None:
         nodes, f"loss of {spare.hostname}", figures, lose_node(nodes, spare, figures)
     )
     rejoin(nodes, spare, figures)
-    # What bounds it: a request nginx writes on an idle kept-alive connection to a
-    # replica on the lost node waits out proxy_read_timeout, past the retry window
-    # (proxy_next_upstream_timeout), so at most one per such connection can fail; a
-    # new connection to the node fails its 2 s connect and is retried elsewhere.
-    assert len(report.failures) <= on_spare, report.failures[:10]
+    assert_loss_bounded(report, on_spare)
+
+
+def assert_loss_bounded(report: LoadReport, replicas_lost: int) -> None:
+    """At most one failed request per idle kept-alive connection to the lost node.
+
+    What bounds it: a request nginx writes on an idle kept-alive connection to a
+    replica on the lost node waits out proxy_read_timeout, past the retry window
+    (proxy_next_upstream_timeout); a new connection to the node fails its 2 s connect
+    and is retried elsewhere. One steady client leaves at most one such connection
+    per nginx worker (`worker_processes auto`: one per CPU) and replica.
+    """
+    bound = replicas_lost * (os.cpu_count() or 1)
+    assert len(report.failures) <= bound, report.failures[:10]
 
 
 def step_rollback(nodes: Nodes, figures: Figures) -> None:
@@ -285,9 +295,11 @@ def step_rollback(nodes: Nodes, figures: Figures) -> None:
 def step_lose_redis_node(nodes: Nodes, figures: Figures) -> None:
     """5. Lose Redis's own node: measured (answers without a count, lookup time,
     increments undone). Redis never starts elsewhere; once the node is back it runs
-    there again on its volume, the count goes on, and no request failed."""
+    there again on its volume, the count goes on, and failures stay in the bound of
+    any node loss."""
     node = nodes.redis
     before = nodes.last_visits
+    web_on_node = nodes.web_nodes()[node.hostname]
     elsewhere: list[list[tuple[str, str]]] = []
 
     def lose_and_watch(report: LoadReport) -> None:
@@ -320,9 +332,10 @@ def step_lose_redis_node(nodes: Nodes, figures: Figures) -> None:
     # Redis task there while the old one (alive through the partition, and briefly
     # reachable again) still runs on the same volume; increments it took are undone.
     assert nodes.last_visits > before, "the visit count did not go on"
-    # Held to 0 since web's RES_OPTIONS bound the unanswered lookup of `redis` to 2 s
-    # (with glibc's 5 s x 2, 3 of 54 requests timed out at the client's 10 s).
-    assert not report.failures, report.failures[:10]
+    # web's RES_OPTIONS bound the unanswered lookup of `redis` to 2 s (with glibc's
+    # 5 s x 2, 3 of 54 requests timed out at the client's 10 s); what is left is the
+    # node's own web replicas, as for any lost node.
+    assert_loss_bounded(report, web_on_node)
 
 
 # How long a web replica's resolver takes to look `redis` up, and what it finds.
