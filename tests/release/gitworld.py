@@ -51,7 +51,7 @@ def run_release_process(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> CliResult:
     """`python -m release ARGS` as its own process, as CI runs it."""
-    environment = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    environment = dict(os.environ, **(env or {}))
     result = subprocess.run(  # nosec B603 - the interpreter running the tests
         [sys.executable, "-m", "release", *args],
         cwd=cwd,
@@ -130,6 +130,22 @@ def make_origin(base: Path, version: str = "0.1.0", tag: bool = True) -> Clone:
         clone.git("tag", "-a", f"v{version}", "-m", f"release {version}")
     clone.git("push", "-q", "--follow-tags", "origin", "master")
     return clone
+
+
+def clone_of_origin(base: Path, name: str, branch: str) -> Clone:
+    """A second full clone of `base`/origin.git on `branch`, as another machine has."""
+    clone = Clone(base / name)
+    git(base, "clone", "-q", "-b", branch, str(base / "origin.git"), str(clone.path))
+    return clone
+
+
+def install_commit_msg_hook(clone: Clone) -> None:
+    """`python -m release check-commit-msg` as git's commit-msg hook."""
+    write_hook(
+        clone.path,
+        "commit-msg",
+        f'exec {sys.executable} -m release check-commit-msg "$1"\n',
+    )
 
 
 def isolated_git_environment(home: Path) -> dict[str, str]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import stat
 import subprocess  # nosec B404 - the real git commit runs the hook
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.release.gitworld import ROOT, Clone, run_release
+from tests.release.gitworld import ROOT, Clone, install_commit_msg_hook, run_release
 
 GOOD = [
     "feat: list notes by tag",
@@ -73,12 +71,7 @@ def test_pre_commit_runs_it_at_the_commit_msg_stage() -> None:
 @pytest.mark.slow
 def test_git_commit_runs_the_hook(project: Clone) -> None:
     """git itself calls the hook with the message file, as pre-commit installs it."""
-    hook = project.path / ".git" / "hooks" / "commit-msg"
-    hook.write_text(
-        f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m release "
-        'check-commit-msg "$1"\n'
-    )
-    hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
+    install_commit_msg_hook(project)
     rejected = commit_through_git(project, "added stuff")
     assert rejected.returncode != 0 and "not a Conventional Commit" in rejected.stderr
     assert commit_through_git(project, "feat: a real feature").returncode == 0

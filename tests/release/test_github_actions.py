@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.release.gitworld import Clone, everything, git, write_hook
+from tests.release.gitworld import (
+    Clone,
+    clone_of_origin,
+    everything,
+    git,
+    write_hook,
+)
 
 GH006 = (
     "echo 'GH006: Protected branch update failed for refs/heads/master.' >&2\n"
@@ -16,17 +22,7 @@ GH006 = (
 
 def checkout(tmp_path: Path, name: str, branch: str) -> Clone:
     """What actions/checkout leaves: a full clone on `branch` at the event's commit."""
-    clone = Clone(tmp_path / name)
-    git(
-        tmp_path,
-        "clone",
-        "-q",
-        "-b",
-        branch,
-        str(tmp_path / "origin.git"),
-        str(clone.path),
-    )
-    return clone
+    return clone_of_origin(tmp_path, name, branch)
 
 
 class Run:

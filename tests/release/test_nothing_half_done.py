@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.release.gitworld import ROOT, Clone, everything, write_hook
+from tests.release.gitworld import Clone, everything, write_hook
 
 FAILING_GPG = "echo 'gpg: signing failed: No secret key' >&2\nexit 2\n"
 
@@ -119,7 +119,6 @@ def test_a_full_disk(dev: Clone, tmp_path: Path) -> None:
         WORK=str(dev.path),
         OUT=str(out),
         PYTHON=sys.executable,
-        PYTHONPATH=str(ROOT),
     )
     probe = subprocess.run(  # nosec B603 - unshare from PATH, fixed argv
         [unshare, "-Urm", "true"], capture_output=True, text=True, check=False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess  # nosec B404 - each clone runs the CLI as its own process
 import sys
 from pathlib import Path
@@ -10,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from devstack import wait_until
-from tests.release.gitworld import ROOT, Clone, git, make_origin
+from tests.release.gitworld import Clone, clone_of_origin, git, make_origin, write_hook
 
 # Holds clone A's push until clone B has pushed, so A must lose the first round.
-PRE_PUSH_GATE = """#!/bin/sh
-touch "{waiting}"
+PRE_PUSH_GATE = """touch "{waiting}"
 i=0
 while [ ! -f "{go}" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
 exit 0
@@ -29,8 +27,14 @@ def start_bump(clone: Clone) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
+
+
+def gate_push(clone: Clone, tmp_path: Path) -> tuple[Path, Path]:
+    """Hold `clone`'s next push: it touches `waiting`, then waits until `go` exists."""
+    waiting, go = tmp_path / "a-waiting", tmp_path / "go"
+    write_hook(clone.path, "pre-push", PRE_PUSH_GATE.format(waiting=waiting, go=go))
+    return waiting, go
 
 
 def finish(process: subprocess.Popen[str]) -> str:
@@ -49,8 +53,7 @@ def two_clones(tmp_path: Path) -> tuple[Clone, Clone, Path]:
     first.git("push", "-q", "-u", "origin", "dev")
     origin = tmp_path / "origin.git"
     git(origin, "config", "core.logAllRefUpdates", "always")
-    second = Clone(tmp_path / "second")
-    git(tmp_path, "clone", "-q", "--branch", "dev", str(origin), str(second.path))
+    second = clone_of_origin(tmp_path, "second", "dev")
     return first, second, origin
 
 
@@ -68,9 +71,7 @@ def test_two_concurrent_dev_bumps_both_land(tmp_path: Path, gated: bool) -> None
     fix_a, fix_b = a.commit("fix: from clone a"), b.commit("feat: from clone b")
     waiting, go = tmp_path / "a-waiting", tmp_path / "go"
     if gated:
-        hook = a.path / ".git" / "hooks" / "pre-push"
-        hook.write_text(PRE_PUSH_GATE.format(waiting=waiting, go=go))
-        hook.chmod(0o755)
+        gate_push(a, tmp_path)
     run_a = start_bump(a)
     try:
         if gated:
@@ -100,10 +101,7 @@ def test_two_concurrent_releases_get_two_tags(tmp_path: Path) -> None:
     a.checkout("master")
     a.commit("fix: hotfix a")
     b.commit("fix: hotfix b")
-    waiting, go = tmp_path / "a-waiting", tmp_path / "go"
-    hook = a.path / ".git" / "hooks" / "pre-push"
-    hook.write_text(PRE_PUSH_GATE.format(waiting=waiting, go=go))
-    hook.chmod(0o755)
+    waiting, go = gate_push(a, tmp_path)
     run_a = start_bump(a)
     try:
         wait_until(waiting.exists, timeout=60, what="clone a to reach its push")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
-import stat
 import subprocess  # nosec B404 - the real git commit runs the hook
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.release.gitworld import ROOT, Clone, git, make_origin
-from tests.release.test_push_race import PRE_PUSH_GATE, finish, start_bump
+from tests.release.gitworld import (
+    Clone,
+    clone_of_origin,
+    git,
+    install_commit_msg_hook,
+    make_origin,
+)
+from tests.release.test_push_race import finish, gate_push, start_bump
 from devstack import wait_until
 
 
@@ -44,12 +48,7 @@ def test_a_latin1_repository_releases_with_its_text_right(tmp_path: Path) -> Non
 def test_the_commit_msg_hook_reads_latin1_as_git_wrote_it(tmp_path: Path) -> None:
     clone = make_origin(tmp_path)
     clone.git("config", "i18n.commitEncoding", "latin1")
-    hook = clone.path / ".git" / "hooks" / "commit-msg"
-    hook.write_text(
-        f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m release "
-        'check-commit-msg "$1"\n'
-    )
-    hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
+    install_commit_msg_hook(clone)
     message = clone.path / ".git" / "MESSAGE"
     for text, accepted in (("feat: café", True), ("ajouté du café", False)):
         message.write_bytes(text.encode("latin1"))
@@ -88,12 +87,8 @@ def test_two_runs_at_the_same_head_make_one_version(tmp_path: Path) -> None:
     a.git("checkout", "-q", "-b", "dev")
     a.commit("fix: one")
     a.git("push", "-q", "-u", "origin", "dev")
-    b = Clone(tmp_path / "second")
-    git(tmp_path, "clone", "-q", "-b", "dev", str(tmp_path / "origin.git"), str(b.path))
-    waiting, go = tmp_path / "a-waiting", tmp_path / "go"
-    hook = a.path / ".git" / "hooks" / "pre-push"
-    hook.write_text(PRE_PUSH_GATE.format(waiting=waiting, go=go))
-    hook.chmod(0o755)
+    b = clone_of_origin(tmp_path, "second", "dev")
+    waiting, go = gate_push(a, tmp_path)
     run_a = start_bump(a)
     try:
         wait_until(waiting.exists, timeout=60, what="clone a to reach its push")
@@ -109,16 +104,7 @@ def test_two_runs_at_the_same_head_make_one_version(tmp_path: Path) -> None:
 def test_the_race_retry_merges_with_the_same_identity_fallback(
     dev: Clone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    other = Clone(tmp_path / "other")
-    git(
-        tmp_path,
-        "clone",
-        "-q",
-        "-b",
-        "dev",
-        str(tmp_path / "origin.git"),
-        str(other.path),
-    )
+    other = clone_of_origin(tmp_path, "other", "dev")
     other.commit("feat: elsewhere")
     assert other.bump("--push") == "0.2.0-dev.1"
     identity = ("-c", "user.name=Dev", "-c", "user.email=dev@example.invalid")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from release.changelog import merge_changelogs
-from tests.release.gitworld import Clone, everything, git, write_hook
+from tests.release.gitworld import Clone, clone_of_origin, everything, write_hook
 
 # What GitHub's receive side says; git prefixes the hook's stderr with "remote: ".
 GH006 = "echo 'GH006: Protected branch update failed for refs/heads/dev.' >&2\nexit 1\n"
@@ -121,16 +121,7 @@ def test_sync_runs_only_on_the_dev_branch(project: Clone) -> None:
 def test_push_retries_when_dev_moved(dev: Clone, tmp_path: Path) -> None:
     release_from_dev(dev, "feat: one")
     dev.git("push", "-q", "origin", "master", "dev", "--tags")
-    other = Clone(tmp_path / "other")
-    git(
-        tmp_path,
-        "clone",
-        "-q",
-        "-b",
-        "dev",
-        str(tmp_path / "origin.git"),
-        str(other.path),
-    )
+    other = clone_of_origin(tmp_path, "other", "dev")
     moved = other.commit("docs: pushed meanwhile")
     other.git("push", "-q", "origin", "dev")
     result = dev.release("sync", "--push")
