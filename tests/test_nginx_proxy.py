@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import random
 import socket
 import threading
 import time
@@ -364,26 +363,15 @@ def test_health_location_is_exempt_from_limits(strict_proxy: NginxServer) -> Non
     assert (health.status, health.json()) == (200, {"status": "ok"})
 
 
-def bind_below_ephemeral_range(sock: socket.socket) -> int:
-    """Bind `sock` to a free loopback port that no outgoing connection is given."""
-    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    for port in random.sample(range(10000, int(ephemeral[0])), 200):
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no free loopback port below the ephemeral range")
-
-
 def test_nginx_starts_before_its_upstream_and_reaches_it_once_up() -> None:
     """Upstream down: 502 JSON; the same nginx serves as soon as the app listens."""
     find_binary("nginx", "nginx")
-    # Bound but not listening: connections are refused. The port lies below the
-    # kernel's ephemeral range, so once the placeholder closes no outgoing
+    # Bound but not listening: connections are refused. free_port's ports lie below
+    # the kernel's ephemeral range, so once the placeholder closes no outgoing
     # connection on the busy machine can take it before gunicorn binds it.
     with socket.socket() as placeholder:
-        port = bind_below_ephemeral_range(placeholder)
+        port = free_port()
+        placeholder.bind(("127.0.0.1", port))
         with NginxServer(port) as nginx:
             assert_json_error(fetch(nginx.port, "/echo"), 502, "bad_gateway")
             placeholder.close()
