@@ -61,6 +61,18 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+def served_app(store_dir: Path, **settings: str) -> GunicornServer:
+    """gunicorn.conf.py's defaults (its 2 workers) on the embedded store in
+    `store_dir`, as `nox -s serve` and the stack run it; not started yet."""
+    environment = {
+        "APP_ENV": "development",
+        "LOG_LEVEL": "WARNING",
+        "EMBEDDED_STORE_DIR": str(store_dir),
+        **settings,
+    }
+    return GunicornServer(environment, workers=2)
+
+
 @pytest.fixture
 def gunicorn_servers() -> Iterator[list[GunicornServer]]:
     """A list to put started GunicornServers in; each is stopped after the test."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devstack import GunicornServer, NginxServer
+from tests.conftest import served_app
 from tests.raw_http import raw_exchange
 
 pytestmark = pytest.mark.slow
@@ -20,14 +21,7 @@ HOST = b"Host: 127.0.0.1\r\n"
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxServer]:
     """nginx in front of gunicorn.conf.py's defaults, as the stack runs them."""
-    with GunicornServer(
-        {
-            "APP_ENV": "development",
-            "LOG_LEVEL": "WARNING",
-            "EMBEDDED_STORE_DIR": str(tmp_path_factory.mktemp("edge") / "db"),
-        },
-        workers=2,
-    ) as app:
+    with served_app(tmp_path_factory.mktemp("edge") / "db") as app:
         with NginxServer(app.port) as nginx:
             yield nginx
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from devstack import GunicornServer
+from tests.conftest import served_app
 from tests.raw_http import raw_exchange
 
 pytestmark = pytest.mark.slow
@@ -20,14 +21,7 @@ MAX_BODY = 64 * 1024
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GunicornServer]:
     """gunicorn.conf.py's defaults on the embedded store, as `nox -s serve` runs it;
     one for the module, so each test looks only at the notes it names."""
-    with GunicornServer(
-        {
-            "APP_ENV": "development",
-            "LOG_LEVEL": "WARNING",
-            "EMBEDDED_STORE_DIR": str(tmp_path_factory.mktemp("hostile") / "db"),
-        },
-        workers=2,
-    ) as started:
+    with served_app(tmp_path_factory.mktemp("hostile") / "db") as started:
         yield started
 
 

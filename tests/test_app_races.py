@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from devstack import GunicornServer, RedisServer
+from tests.conftest import served_app
 
 pytestmark = pytest.mark.slow
 
@@ -27,15 +28,8 @@ def server(
     tmp_path: Path, redis_server: RedisServer, gunicorn_servers: list[GunicornServer]
 ) -> Iterator[GunicornServer]:
     """gunicorn.conf.py's defaults (2 workers x 4 threads), embedded store, Redis."""
-    started = GunicornServer(
-        {
-            "APP_ENV": "development",
-            "LOG_LEVEL": "WARNING",
-            "EMBEDDED_STORE_DIR": str(tmp_path / "db"),
-            "REDIS_URL": redis_server.url,
-            "CACHE_TTL_SECONDS": "600",
-        },
-        workers=2,
+    started = served_app(
+        tmp_path / "db", REDIS_URL=redis_server.url, CACHE_TTL_SECONDS="600"
     )
     gunicorn_servers.append(started)
     yield started.start()
