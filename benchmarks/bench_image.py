@@ -20,29 +20,17 @@ from e2e import images
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def python_base() -> tuple[str, list[str]]:
-    """The base image and the build arguments it needs."""
+def python_base() -> tuple[str, bool]:
+    """The Python base image, and whether it is the Debian stand-in."""
     official = images.dockerfile_base_default()
     if images.pull_all({"python": official}):
-        return official, []
-    base = images.build_standins().python
-    return base, ["--build-arg", "CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"]
+        return official, False
+    return images.build_standins().python, True
 
 
-def image_size(context: Path, base: str, extra: list[str], tag: str) -> int:
+def image_size(context: Path, base: str, standin: bool, tag: str) -> int:
     """Build `context` as `tag` on `base`; the image's size in bytes."""
-    docker(
-        "build",
-        "-q",
-        "--network",
-        "host",
-        "-t",
-        tag,
-        "--build-arg",
-        f"BASE_IMAGE={base}",
-        *extra,
-        str(context),
-    )
+    images.build_dockerfile(context, tag, base, standin)
     return int(docker("image", "inspect", "--format", "{{.Size}}", tag).strip())
 
 
@@ -54,14 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if not engine_answers():
             stack.enter_context(Dockerd())
-        base, extra = python_base()
+        base, standin = python_base()
         print(f"base image: {base}")
         print("| context | image size (bytes) | MB |")
         print("| --- | ---: | ---: |")
         tags = [f"prework-bench-image:{n}" for n in range(len(args.contexts))]
         try:
             for context, tag in zip(args.contexts, tags):
-                size = image_size(context, base, extra, tag)
+                size = image_size(context, base, standin, tag)
                 print(f"| {context} | {size} | {size / 1e6:.1f} |")
         finally:  # on a shared engine, leave nothing behind
             docker("image", "rm", "--force", *tags, check=False)

@@ -188,27 +188,43 @@ def git_sha() -> str:
     return run(["git", "-C", str(ROOT), "rev-parse", "HEAD"]).stdout.strip()
 
 
+def build_dockerfile(
+    context: Path, tag: str, python: str, standin: bool, *build_args: str
+) -> None:
+    """`docker build` of a checkout's Dockerfile as `tag` on the Python base `python`.
+
+    A stand-in base trusts the host's CA bundle, which the build's pip needs here.
+    """
+    trust = ["--build-arg", "CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"]
+    docker(
+        "build",
+        "-q",
+        "--network",
+        "host",
+        "-t",
+        tag,
+        "--build-arg",
+        f"BASE_IMAGE={python}",
+        *(trust if standin else []),
+        *build_args,
+        str(context),
+    )
+
+
 def build_app(tag: str, version: str, base: BaseImages) -> str:
     """Build the project's Dockerfile as `tag`, reporting `version`."""
     context = build_context(version)
     try:
-        args = [
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
+        build_dockerfile(
+            context,
             tag,
-            "--build-arg",
-            f"BASE_IMAGE={base.python}",
+            base.python,
+            base.standins,
             "--build-arg",
             f"VERSION={version}",
             "--build-arg",
             f"GIT_SHA={git_sha()}",
-        ]
-        if base.standins:
-            args += ["--build-arg", "CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"]
-        docker(*args, str(context))
+        )
     finally:
         shutil.rmtree(context, ignore_errors=True)
     return tag
