@@ -18,6 +18,15 @@ from deploy.verify import unverified_replicas
 NGINX_TEMPLATE = Path("nginx/templates/default.conf.template")
 # The nginx service's configs besides the template; one digest names them all.
 NGINX_UPSTREAM_WATCH = Path("nginx/upstream-watch.sh")
+# The edge's configs have a digest of their own, so that a change to nginx's template
+# leaves the edge (the published port) alone.
+CONFIG_DIGESTS = {
+    "NGINX_TEMPLATE_DIGEST": (NGINX_TEMPLATE, NGINX_UPSTREAM_WATCH),
+    "EDGE_TEMPLATE_DIGEST": (
+        Path("nginx/templates/edge.conf.template"),
+        NGINX_UPSTREAM_WATCH,
+    ),
+}
 POLL_INTERVAL = 1.0
 # The compose files when no --compose is given: this variable (the `production`
 # environment's DEPLOY_COMPOSE_FILES in CI), else the base file alone.
@@ -96,16 +105,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def deploy_environment(compose: Path, image: str) -> dict[str, str]:
-    """The environment docker-compose.yml reads: the web image and the config name."""
+    """The environment docker-compose.yml reads: the web image and the config names."""
     env = dict(os.environ, WEB_IMAGE=image)
-    template = compose.parent / NGINX_TEMPLATE
-    if template.is_file():
+    for variable, (template, *others) in CONFIG_DIGESTS.items():
+        if not (compose.parent / template).is_file():
+            continue
         # Swarm configs are immutable: a changed template (or watcher) gets new names.
-        digest = hashlib.sha256(template.read_bytes())
-        watcher = compose.parent / NGINX_UPSTREAM_WATCH
-        if watcher.is_file():
-            digest.update(watcher.read_bytes())
-        env["NGINX_TEMPLATE_DIGEST"] = digest.hexdigest()[:12]
+        digest = hashlib.sha256((compose.parent / template).read_bytes())
+        for other in others:
+            if (compose.parent / other).is_file():
+                digest.update((compose.parent / other).read_bytes())
+        env[variable] = digest.hexdigest()[:12]
     return env
 
 

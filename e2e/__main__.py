@@ -19,6 +19,7 @@ from devstack import free_port
 from e2e import images
 from e2e.deploys import (
     remove_changed_template,
+    step_edge_change,
     step_nginx_change,
     step_rerun,
     step_unready,
@@ -50,8 +51,10 @@ IMAGE_BROKEN = "prework-flask-app:e2e-broken"
 REQUIRED_FILES = (
     "app/__init__.py",
     "gunicorn.conf.py",
+    "nginx/edge.env",
     "nginx/template.env",
     "nginx/templates/default.conf.template",
+    "nginx/templates/edge.conf.template",
 )
 
 
@@ -91,6 +94,7 @@ def steps() -> list[Step]:
         lambda url, figures: step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures),
         step_scale,
         step_nginx_change,
+        step_edge_change,
     ]
 
 

@@ -140,8 +140,8 @@ def step_checks(base: str, image: str, figures: Figures) -> None:
     for address in ["127.0.0.1", *container_addresses(f"{STACK}_redis")]:
         assert not redis_answers(address), f"Redis answers on {address}:6379"
     ports = {name: spec for name, spec in published_ports().items() if spec}
-    assert list(ports) == [f"{STACK}_nginx"], f"published: {ports}"
-    assert [(p["TargetPort"], p["PublishMode"]) for p in ports[f"{STACK}_nginx"]] == [
+    assert list(ports) == [f"{STACK}_edge"], f"published: {ports}"
+    assert [(p["TargetPort"], p["PublishMode"]) for p in ports[f"{STACK}_edge"]] == [
         (80, "host")
     ]
     step_store(base)
@@ -158,13 +158,16 @@ def step_store(base: str) -> None:
 
 
 def step_placement() -> None:
-    """The deploy labelled the single node; redis is held to it, evicting only TTLs."""
+    """The deploy labelled the single node; redis and the edge (the published port) are
+    held to it, nginx is not; redis evicts only TTLs."""
     labels = json.loads(docker("node", "inspect", "self"))[0]["Spec"]["Labels"]
     assert {k: labels.get(k) for k in STACK_LABELS} == STACK_LABELS, labels
-    for service in ("redis", "nginx"):
+    for service, label in (("redis", "prework.redis"), ("edge", "prework.nginx")):
         spec = service_spec(f"{STACK}_{service}")
         constraints = spec["TaskTemplate"]["Placement"]["Constraints"]
-        assert constraints == [f"node.labels.prework.{service} == true"], constraints
+        assert constraints == [f"node.labels.{label} == true"], constraints
+    nginx = service_spec(f"{STACK}_nginx")["TaskTemplate"].get("Placement") or {}
+    assert not nginx.get("Constraints"), nginx
     policy = redis_config("maxmemory-policy")
     assert policy == "volatile-lru", policy
 

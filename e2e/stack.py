@@ -59,6 +59,7 @@ def stack_environment(redis_image: str, nginx_image: str, port: int) -> None:
     os.environ.update(
         REDIS_IMAGE=redis_image,
         NGINX_IMAGE=nginx_image,
+        EDGE_IMAGE=nginx_image,
         PREWORK_HTTP_PORT=str(port),
         WEB_REPLICAS="3",
     )

@@ -11,6 +11,9 @@ TEMPLATE = NGINX_DIR / "templates" / "default.conf.template"
 TEMPLATE_ENV = NGINX_DIR / "template.env"
 # Keeps the upstream block's servers file current (an entrypoint hook in the image).
 UPSTREAM_WATCH = NGINX_DIR / "upstream-watch.sh"
+# The edge: a TCP proxy on the published port in front of nginx (its whole nginx.conf).
+EDGE_TEMPLATE = NGINX_DIR / "templates" / "edge.conf.template"
+EDGE_ENV = NGINX_DIR / "edge.env"
 
 # Template variables are `${NGINX_...}`; everything else with a `$` is nginx's own.
 TEMPLATE_VARIABLE = re.compile(r"\$\{(NGINX_[A-Z0-9_]+)\}")
@@ -21,6 +24,7 @@ UNBRACED_VARIABLE = re.compile(r"\$(NGINX_[A-Z0-9_]+)")
 ENTRYPOINT_SETTINGS = frozenset(
     {
         "NGINX_ENVSUBST_FILTER",
+        "NGINX_ENVSUBST_OUTPUT_DIR",
         "NGINX_UPSTREAM_HOST",
         "NGINX_UPSTREAM_PORT",
         "NGINX_UPSTREAM_POLL",
@@ -135,3 +139,38 @@ def write_local_config(
     nginx_conf = prefix / "nginx.conf"
     nginx_conf.write_text(main_config(server_conf, prefix, worker_processes))
     return nginx_conf
+
+
+def edge_local_variables(
+    prefix: Path, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """edge.env's values for a local edge in `prefix`, then `overrides`.
+
+    Its pid, logs, servers file and module list (`modules.conf`) live in `prefix`.
+    """
+    variables = read_template_env(EDGE_ENV)
+    variables.update(
+        NGINX_EDGE_PID=str(prefix / "edge.pid"),
+        NGINX_EDGE_ERROR_LOG=str(prefix / "logs" / "error.log"),
+        NGINX_EDGE_ACCESS_LOG=str(prefix / "logs" / "access.log"),
+        NGINX_EDGE_MODULES=str(prefix / "modules.conf"),
+        NGINX_UPSTREAM_SERVERS=str(prefix / "nginx.servers"),
+    )
+    variables.update(overrides or {})
+    return variables
+
+
+def write_local_edge_config(
+    prefix: Path, overrides: Mapping[str, str] | None = None, modules: str = ""
+) -> Path:
+    """The edge's nginx.conf rendered into `prefix`; its path.
+
+    `modules` is the text of `modules.conf` (a `load_module` line where the stream
+    module is dynamic, as in Debian's nginx).
+    """
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    (prefix / "modules.conf").write_text(modules)
+    variables = edge_local_variables(prefix, overrides)
+    config = prefix / "nginx.conf"
+    config.write_text(render_nginx_config(EDGE_TEMPLATE.read_text(), variables))
+    return config

@@ -13,9 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devstack import MissingBinary, find_binary
+from devstack.edge import stream_modules
 from devstack.nginx import check_config, write_config
 from devstack.processes import temporary_folder
 from nginx.render import (
+    EDGE_ENV,
+    EDGE_TEMPLATE,
     ENTRYPOINT_SETTINGS,
     TEMPLATE,
     TemplateError,
@@ -24,6 +27,7 @@ from nginx.render import (
     render_nginx_config,
     template_variables,
     write_local_config,
+    write_local_edge_config,
 )
 
 NGINX_VARIABLE = st.from_regex(r"\$\{?[a-z_][a-z0-9_]{0,20}\}?", fullmatch=True)
@@ -68,6 +72,34 @@ def test_unbraced_template_variable_is_refused() -> None:
 def test_template_env_defines_exactly_the_template_variables() -> None:
     defined = set(read_template_env()) - ENTRYPOINT_SETTINGS
     assert defined == template_variables(TEMPLATE.read_text())
+
+
+def test_edge_env_defines_exactly_the_edge_template_variables() -> None:
+    defined = set(read_template_env(EDGE_ENV)) - ENTRYPOINT_SETTINGS
+    assert defined == template_variables(EDGE_TEMPLATE.read_text())
+
+
+def test_nginx_accepts_the_edge_config_with_the_stack_defaults() -> None:
+    """The edge's config as the image renders it, `nginx -t`ed with a local prefix.
+
+    Only the paths that need a writable prefix and the local module differ.
+    """
+    binary = find_binary("nginx", "nginx")
+    with temporary_folder("edge-t") as prefix:
+        overrides = {"NGINX_UPSTREAM_SERVERS": str(prefix / "nginx.servers")}
+        (prefix / "nginx.servers").write_text("server 127.0.0.1:80 down;\n")
+        modules = stream_modules(binary)
+        config = write_local_edge_config(prefix, overrides, modules)
+        rendered = config.read_text()
+        result = subprocess.run(  # nosec B603 # fixed argv
+            [binary, "-p", str(prefix), "-c", str(config), "-t"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "listen 80;" in rendered and "proxy_protocol on;" in rendered
+    assert "proxy_next_upstream on;" in rendered
 
 
 def test_renderer_matches_the_images_envsubst() -> None:

@@ -18,6 +18,7 @@ import yaml
 
 from app.config import load_settings
 from devstack import find_binary
+from nginx.render import EDGE_ENV, read_template_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_VARIABLES = ("SECRET_KEY", "MONGO_URI", "REDIS_PASSWORD")
@@ -130,11 +131,11 @@ def test_redis_has_a_password_persistence_and_no_port(stack: dict[str, Any]) -> 
     assert redis["networks"] == ["backend"]
 
 
-def test_nginx_is_the_only_published_port(stack: dict[str, Any]) -> None:
+def test_the_edge_is_the_only_published_port(stack: dict[str, Any]) -> None:
     published = {n for n, s in stack["services"].items() if s.get("ports")}
-    assert published == {"nginx"}
-    nginx = stack["services"]["nginx"]
-    assert nginx["ports"] == [
+    assert published == {"edge"}
+    edge = stack["services"]["edge"]
+    assert edge["ports"] == [
         {
             "target": 80,
             "published": "${PREWORK_HTTP_PORT:-80}",
@@ -142,6 +143,33 @@ def test_nginx_is_the_only_published_port(stack: dict[str, Any]) -> None:
             "mode": "host",
         }
     ]
+    assert edge["env_file"] == "nginx/edge.env"
+    assert edge["configs"] == [
+        {
+            "source": "edge_template",
+            "target": "/etc/nginx/templates/nginx.conf.template",
+        },
+        {
+            "source": "edge_upstream_watch",
+            "target": "/docker-entrypoint.d/40-prework-upstream-watch.sh",
+            "mode": 0o555,
+        },
+    ]
+    # Its configs are named apart from nginx's: an nginx change leaves it alone.
+    for name in ("edge_template", "edge_upstream_watch"):
+        assert stack["configs"][name]["name"].endswith("_${EDGE_TEMPLATE_DIGEST:-1}")
+    assert stack["configs"]["edge_template"]["file"] == (
+        "./nginx/templates/edge.conf.template"
+    )
+    assert edge["image"].startswith("${EDGE_IMAGE:-")
+    assert edge["deploy"]["update_config"]["order"] == "stop-first"
+
+
+def test_nginx_listens_behind_the_edge_and_updates_start_first(
+    stack: dict[str, Any],
+) -> None:
+    nginx = stack["services"]["nginx"]
+    assert "ports" not in nginx
     assert nginx["env_file"] == "nginx/template.env"
     assert nginx["configs"] == [
         {
@@ -159,6 +187,18 @@ def test_nginx_is_the_only_published_port(stack: dict[str, Any]) -> None:
     watcher = stack["configs"]["nginx_upstream_watch"]
     assert watcher["file"] == "./nginx/upstream-watch.sh"
     assert watcher["name"].endswith("_${NGINX_TEMPLATE_DIGEST:-1}")
+    assert nginx["deploy"]["update_config"]["order"] == "start-first"
+    assert nginx["deploy"]["endpoint_mode"] == "dnsrr"
+    # Graceful (SIGQUIT) past the upstream timeout, so in-flight requests finish.
+    assert nginx["stop_grace_period"] == "35s"
+    assert "placement" not in nginx["deploy"]
+    listen = read_template_env()["NGINX_LISTEN"].split()
+    assert listen[1:] == ["proxy_protocol"]
+    edge_env = read_template_env(EDGE_ENV)
+    assert (edge_env["NGINX_UPSTREAM_HOST"], edge_env["NGINX_UPSTREAM_PORT"]) == (
+        "nginx",
+        listen[0],
+    )
 
 
 def test_backend_network_is_internal(stack: dict[str, Any]) -> None:
@@ -166,6 +206,7 @@ def test_backend_network_is_internal(stack: dict[str, Any]) -> None:
     assert backend == {"driver": "overlay", "internal": True}
     assert stack["services"]["web"]["networks"] == ["backend"]
     assert stack["services"]["nginx"]["networks"] == ["frontend", "backend"]
+    assert stack["services"]["edge"]["networks"] == ["frontend"]
 
 
 def test_self_hosted_mongo_has_auth_and_a_volume() -> None:
@@ -235,8 +276,8 @@ def test_docker_stack_config_accepts_the_stack_files() -> None:
     web = rendered["services"]["web"]
     assert web["image"] == "prework-flask-app:test"
     assert web["deploy"]["replicas"] == 3
-    assert rendered["services"]["nginx"]["ports"][0]["published"] in (80, "80")
-    assert set(rendered["services"]) == {"web", "redis", "nginx", "mongo"}
+    assert rendered["services"]["edge"]["ports"][0]["published"] in (80, "80")
+    assert set(rendered["services"]) == {"web", "redis", "nginx", "edge", "mongo"}
 
 
 @pytest.mark.parametrize(
@@ -244,6 +285,7 @@ def test_docker_stack_config_accepts_the_stack_files() -> None:
     [
         ("docker-compose.yml", "redis"),
         ("docker-compose.yml", "nginx"),
+        ("docker-compose.yml", "edge"),
         ("docker-compose.mongo.yml", "mongo"),
     ],
 )
@@ -263,7 +305,7 @@ def test_dependabot_updates_the_compose_and_docker_images() -> None:
     ("name", "service", "label"),
     [
         ("docker-compose.yml", "redis", "prework.redis"),
-        ("docker-compose.yml", "nginx", "prework.nginx"),
+        ("docker-compose.yml", "edge", "prework.nginx"),
         ("docker-compose.mongo.yml", "mongo", "prework.mongo"),
     ],
 )
