@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from deploy.cli import parse
+from deploy.cli import deploy_environment, parse
 from deploy.placement import label_constraints, placement_problems
 from deploy.rollback import changed_services, swarm_rolls_back
 from deploy.swarm import Node, ServiceState, Snapshot, Task, image_matches
@@ -359,3 +359,22 @@ def test_a_failure_that_changed_nothing_rolls_nothing_back() -> None:
     assert message == (
         "replicas not ready; this deploy changed no existing service: none rolled back"
     )
+
+
+def test_nginx_and_the_edge_configs_are_named_by_digests_of_their_own(
+    tmp_path: Path,
+) -> None:
+    """A changed nginx template renames nginx's configs only: the edge stays put."""
+    for name in ("templates/default.conf.template", "templates/edge.conf.template"):
+        (tmp_path / "nginx" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "nginx" / name).write_text(name)
+    (tmp_path / "nginx" / "upstream-watch.sh").write_text("#!/bin/sh\n")
+    compose = tmp_path / "docker-compose.yml"
+    before = deploy_environment(compose, "web:1")
+    (tmp_path / "nginx/templates/default.conf.template").write_text("changed")
+    after = deploy_environment(compose, "web:1")
+    assert after["NGINX_TEMPLATE_DIGEST"] != before["NGINX_TEMPLATE_DIGEST"]
+    assert after["EDGE_TEMPLATE_DIGEST"] == before["EDGE_TEMPLATE_DIGEST"]
+    (tmp_path / "nginx/upstream-watch.sh").write_text("#!/bin/sh\n# changed\n")
+    watcher = deploy_environment(compose, "web:1")
+    assert watcher["EDGE_TEMPLATE_DIGEST"] != after["EDGE_TEMPLATE_DIGEST"]
