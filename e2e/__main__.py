@@ -22,7 +22,10 @@ from e2e.deploys import (
     step_edge_change,
     step_nginx_change,
     step_rerun,
-    step_unready,
+)
+from e2e.failed_deploys import (
+    step_partial_stack_deploy,
+    step_unready_after_swarm_rollback,
 )
 from e2e.scale import step_scale
 from e2e.scenario import (
@@ -90,10 +93,13 @@ def steps() -> list[Step]:
         lambda url, figures: step_checks(url, IMAGE_A, figures),
         lambda url, figures: step_rolling_update(IMAGE_B, url, figures),
         lambda url, figures: step_rerun(IMAGE_B, url, figures),
-        lambda url, figures: step_unready(IMAGE_B, url, figures),
         lambda url, figures: step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures),
+        # After Swarm's rollback: its UpdateStatus must not fool the next deploy.
+        lambda url, figures: step_unready_after_swarm_rollback(IMAGE_B, url, figures),
         step_scale,
         step_nginx_change,
+        lambda url, figures: step_partial_stack_deploy(IMAGE_A, url, figures),
+        # Last: the rare change with a gap in the published port.
         step_edge_change,
     ]
 

@@ -6,9 +6,11 @@ Each step asserts what it proves and adds its figures to `Figures`, printed at t
 from __future__ import annotations
 
 import json
+import os
 import subprocess  # nosec B404 - runs `python -m deploy` as the workflow does
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -67,8 +69,12 @@ def deploy_cli(
     url: str,
     files: tuple[str, ...] = GOOD_FILES,
     verify_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m deploy` as the GitHub deploy job runs it, the files in order."""
+    """`python -m deploy` as the GitHub deploy job runs it, the files in order.
+
+    `env` adds stack variables to this process's (e.g. an image for one service).
+    """
     composes = [arg for name in files for arg in ("-c", name)]
     result = subprocess.run(  # nosec B603 - fixed argv
         [
@@ -90,6 +96,7 @@ def deploy_cli(
             str(verify_timeout),
         ],
         cwd=images.ROOT,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         check=False,
