@@ -1,5 +1,10 @@
 #!/bin/sh
-# Keep nginx's upstream servers equal to the addresses NGINX_UPSTREAM_HOST resolves to.
+# Keep an nginx upstream's servers equal to the addresses NGINX_UPSTREAM_HOST resolves to.
+#
+# Two users, one script: nginx (its http upstream of `web` replicas, settings in
+# nginx/template.env) and the edge (its stream upstream of `nginx` tasks, settings in
+# nginx/edge.env). The servers file's lines (`server ADDRESS:PORT max_fails=0;`) mean
+# the same in both contexts.
 #
 # Why a script: the template's `upstream` block (keep-alive connections to the
 # replicas) lists addresses, and nginx before 1.27.3 (Debian 12 ships 1.22, the
