@@ -191,7 +191,6 @@ def test_nginx_listens_behind_the_edge_and_updates_start_first(
     assert nginx["deploy"]["endpoint_mode"] == "dnsrr"
     # Graceful (SIGQUIT) past the upstream timeout, so in-flight requests finish.
     assert nginx["stop_grace_period"] == "35s"
-    assert "placement" not in nginx["deploy"]
     listen = read_template_env()["NGINX_LISTEN"].split()
     assert listen[1:] == ["proxy_protocol"]
     edge_env = read_template_env(EDGE_ENV)
@@ -306,6 +305,7 @@ def test_dependabot_updates_the_compose_and_docker_images() -> None:
     [
         ("docker-compose.yml", "redis", "prework.redis"),
         ("docker-compose.yml", "edge", "prework.nginx"),
+        ("docker-compose.yml", "nginx", "prework.nginx"),
         ("docker-compose.mongo.yml", "mongo", "prework.mongo"),
     ],
 )
