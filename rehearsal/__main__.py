@@ -88,13 +88,17 @@ def docker_lock(stack: ExitStack) -> None:
     fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM stops the rehearsal the way Ctrl-C does: everything is torn down."""
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop the rehearsal the way Ctrl-C does: all is torn down.
+
+    Set here, not inherited: a shell starts background jobs with SIGINT ignored.
+    """
 
     def handler(number: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {number}")
 
-    signal.signal(signal.SIGTERM, handler)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, handler)
 
 
 def keep_for_inspection(folder: Path, server: GitServer | None) -> Path:
@@ -166,7 +170,7 @@ def rehearse(
 def main(argv: list[str] | None = None) -> int:
     """0 when every step of every cycle held; 1 (logs kept) when one did not."""
     args = parse(sys.argv[1:] if argv is None else argv)
-    stop_on_sigterm()
+    stop_on_signals()
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="prework-rehearsal-"))
     say(f"working in {folder}")

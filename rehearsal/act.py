@@ -120,13 +120,18 @@ echo "rehearsal runner: left out 'gh $*' (it calls GitHub's REST API)"
 """
 
 
-# OpenSSH finds ~/.ssh through the passwd entry, not $HOME; on GitHub's runners the two
-# are one folder, here each run has a HOME of its own: its ssh reads that one.
+# OpenSSH finds ~/.ssh through the passwd entry, not $HOME; on GitHub's runners the
+# two are one folder, here each run has a HOME of its own. The stand-in gives ssh a
+# config that is the job's ~/.ssh/config followed by that HOME's key and known_hosts,
+# so options on the command line still win over both, as they do on GitHub.
 SSH = """#!/bin/sh
 dot="$HOME/.ssh"
-set -- -o "UserKnownHostsFile=$dot/known_hosts" -o "IdentityFile=$dot/id_ed25519" "$@"
-if [ -f "$dot/config" ]; then set -- -F "$dot/config" "$@"; fi
-exec /usr/bin/ssh "$@"
+config="$HOME/.rehearsal-ssh_config"
+{ if [ -f "$dot/config" ]; then cat "$dot/config"; fi
+  printf 'Host *\\n  UserKnownHostsFile %s\\n  IdentityFile %s\\n' \\
+    "$dot/known_hosts" "$dot/id_ed25519"
+} > "$config.$$" && mv -f "$config.$$" "$config"
+exec /usr/bin/ssh -F "$config" "$@"
 """
 
 

@@ -23,8 +23,8 @@ LEFT_OUT = {
     " sessions again",
 }
 REDUCED = {
-    "tests": "Python 3.11 only, embedded store: the mongo:7.0 service container "
-    "cannot run here (CHECKS=reduced)",
+    "tests": "Python 3.11 only, the tests not marked slow, embedded store: the"
+    " mongo:7.0 service container cannot run here (CHECKS=reduced)",
 }
 
 

@@ -104,6 +104,9 @@ class Production(Service):
             "IMAGE_NAME": self.image_name(repository),
             "PUBLIC_URL": self.url,
             "PREWORK_HTTP_PORT": str(self.http_port),
+            # Two replicas still make "every replica" mean something; each deploy's
+            # rolling update paces one replica at a time.
+            "WEB_REPLICAS": "2",
             "REGISTRY_USERNAME": "rehearsal",
             # No MongoDB in this production: the deploy adds the embedded store's
             # overlay (read by a release.yml that has DEPLOY_COMPOSE_FILES).

@@ -102,15 +102,16 @@ def command_sync(args: argparse.Namespace, ci: CiEnvironment) -> int:
 
 def command_own_commit(args: argparse.Namespace, ci: CiEnvironment) -> int:
     """Tell whether a commit is the tool's finished work for the branch (the guard)."""
+    from release.facts import read_own_commit
     from release.gitrepo import GitRepository
-    from release.ownership import done_for, own_commit
+    from release.ownership import done_for
 
     root, settings = _work_tree()
     revision = args.revision or ci.sha or "HEAD"
     with GitRepository(root) as repo:
         branch = _branch(args.branch, ci, repo.current_branch())
         facts = repo.commit_facts(revision, settings.version_file)
-    own = own_commit(facts, settings.version_file, settings.changelog)
+        own = read_own_commit(repo, revision, settings)
     done = done_for(own, settings.role_of(branch))
     title = facts.message.split("\n", 1)[0]
     if own is not None and done:

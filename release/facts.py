@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from release.gitrepo import GitRepository
 from release.history import CommitLog
-from release.ownership import OwnCommit, is_release_commit, own_commit
+from release.ownership import OwnCommit, OwnKind, is_release_commit, own_commit
 from release.settings import Settings
 from release.version import MalformedVersion, Version
 from release.versionfile import read_version
@@ -54,6 +54,25 @@ def today() -> str:
     return datetime.now(timezone.utc).date().isoformat()
 
 
+def read_own_commit(
+    repo: GitRepository, revision: str, settings: Settings
+) -> OwnCommit | None:
+    """The tool's own commit `revision` is (None for a person's), and for a merge of
+    a release into dev, whether dev's tip before it still needed a version."""
+    own = own_commit(
+        repo.commit_facts(revision, settings.version_file),
+        settings.version_file,
+        settings.changelog,
+    )
+    if own is None or own.kind is not OwnKind.SYNC:
+        return own
+    before = read_own_commit(repo, f"{revision}^1", settings)
+    if before is None or before.unversioned_parent is not None:
+        parent = repo.commit_of(f"{revision}^1")
+        return replace(own, unversioned_parent=parent)
+    return own
+
+
 def gather_facts(
     repo: GitRepository, settings: Settings, branch: str, since: str | None = None
 ) -> Facts:
@@ -71,11 +90,7 @@ def gather_facts(
     newest_record = commits.head()
     if newest_record is not None and is_release_commit(newest_record.message):
         # Only a commit with the tool's title and trailer is read further.
-        head_own = own_commit(
-            repo.commit_facts(head, settings.version_file),
-            settings.version_file,
-            settings.changelog,
-        )
+        head_own = read_own_commit(repo, head, settings)
     tag = tags.get(version)
     return Facts(
         branch=branch,

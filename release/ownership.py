@@ -50,6 +50,9 @@ class OwnCommit:
     kind: OwnKind
     version: Version | None
     why: str
+    # A merge of a release into dev made while dev's tip was a person's commit (one
+    # pushed while the release ran): that commit is merged but not versioned yet.
+    unversioned_parent: str | None = None
 
 
 def bump_message(version: Version) -> str:
@@ -137,7 +140,7 @@ def done_for(own: OwnCommit | None, role: BranchRole) -> bool:
     if own is None or role is BranchRole.OTHER:
         return False
     if own.kind is OwnKind.SYNC:
-        return role is BranchRole.DEV
+        return role is BranchRole.DEV and own.unversioned_parent is None
     return own.version is not None and own.version.is_release == (
         role is BranchRole.RELEASE
     )

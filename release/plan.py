@@ -84,7 +84,8 @@ def idle_reason(facts: Facts, settings: Settings, role: BranchRole) -> str:
         return f"HEAD is already part of {part_of}"
     own = facts.head_own
     if own is not None and own.kind is OwnKind.SYNC and role is BranchRole.DEV:
-        return "HEAD is the release tool's merge of a release into this branch"
+        if own.unversioned_parent is None:
+            return "HEAD is the release tool's merge of a release into this branch"
     # A dev build's commit fast-forwarded onto master is not done: master
     # still has to release it.
     wanted_release = role is BranchRole.RELEASE

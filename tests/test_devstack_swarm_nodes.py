@@ -112,6 +112,7 @@ def host_state() -> str:
     return "\n".join([*outputs, Path("/proc/mounts").read_text()])
 
 
+@pytest.mark.slow
 def test_three_nodes_answer_across_the_overlay_and_leave_nothing(
     rootfs: Path,
 ) -> None:

@@ -103,3 +103,45 @@ def test_act_runs_a_workflow_with_checkout_from_the_local_server(
     assert any("already installed" in line for line in result.outputs)
     assert any("left out 'gh release create v1'" in line for line in result.outputs)
     assert job_results(result.log) == result.jobs
+
+
+def test_runner_ssh_reads_the_runs_home_and_command_line_options_win(
+    tmp_path: Path,
+) -> None:
+    """The deploy job's ~/.ssh (in the run's HOME) is what ssh uses, as on GitHub,
+    and a `-o UserKnownHostsFile=...` given on the command line still wins."""
+    from devstack.sshd import SshServer, keygen
+    from rehearsal.act import runner_bin
+
+    find_binary("sshd", "openssh-server")
+    bin_dir = runner_bin(tmp_path / "bin")
+    home = tmp_path / "home"
+    dot = home / ".ssh"
+    dot.mkdir(parents=True)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout
+    with SshServer(user.strip(), {"PREWORK_PROBE": "seen"}) as sshd:
+        (dot / "id_ed25519").write_text(sshd.client_key)
+        (dot / "id_ed25519").chmod(0o600)
+        (dot / "known_hosts").write_text(sshd.known_hosts + "\n")
+        (dot / "config").write_text("Host *\n  StrictHostKeyChecking yes\n")
+        wrong = tmp_path / "wrong_hosts"
+        port = sshd.target.rsplit(":", 1)[1]
+        wrong.write_text(f"[127.0.0.1]:{port} {keygen(tmp_path / 'other')}\n")
+        env = {"HOME": str(home), "PATH": f"{bin_dir}:/usr/bin:/bin"}
+        host = sshd.target.rsplit(":", 1)[0]
+
+        def ssh(*options: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["ssh", "-o", "BatchMode=yes", *options, "-p", port, host]
+                + ["echo $PREWORK_PROBE"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+
+        answer = ssh()
+        refused = ssh("-o", f"UserKnownHostsFile={wrong}")
+    assert answer.stdout.strip() == "seen", answer.stderr
+    assert refused.returncode != 0
+    assert "Host key verification failed" in refused.stderr

@@ -64,6 +64,10 @@ def test_tests_run_against_mongodb_on_every_supported_python() -> None:
     assert "mongo" in tests["services"]
     assert "'mongodb://127.0.0.1:27017/prework_test'" in tests["env"]["TEST_MONGO_URI"]
     assert tests["env"]["PREWORK_REQUIRE_SERVICES"] == "1"
+    # Reduced, the suite is the tests marked not slow; otherwise pytest's own options.
+    options = tests["env"]["PYTEST_ADDOPTS"]
+    reduced = """'-m "not slow" --no-cov'"""
+    assert options == f"${{{{ vars.CHECKS == 'reduced' && {reduced} || '' }}}}"
 
 
 def test_only_the_reduced_checks_leave_the_e2e_and_pre_commit_out() -> None:

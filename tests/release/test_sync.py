@@ -53,6 +53,26 @@ def test_a_dev_that_built_nothing_since_the_cut_takes_the_release(
     assert dev.bump() == "0.2.1-dev.1"
 
 
+def test_a_push_the_release_merge_took_along_still_gets_checked_and_versioned(
+    dev: Clone,
+) -> None:
+    """A push lands on dev while the release runs, before the back-merge: the merge
+    takes it along, so the merge is not finished work; its run checks and versions."""
+    assert release_from_dev(dev, "feat: tags") == "0.2.0"
+    dev.commit("fix: pushed while the release ran")
+    assert dev.release("sync").code == 0
+    guard = dev.release("own-commit")
+    assert guard.out == "false\n" and "still has to check and version" in guard.err
+    assert dev.bump() == "0.2.1-dev.1"
+    assert dev.release("own-commit").out == "true\n"
+    # Once dev's tip before a merge is versioned, the merge is finished work again.
+    release_from_dev(dev)
+    assert dev.release("sync").code == 0
+    assert dev.release("own-commit").out == "true\n"
+    again = dev.release("bump")
+    assert "merge of a release" in again.err, again.err
+
+
 def test_dev_ahead_keeps_its_version_and_every_section_once(dev: Clone) -> None:
     release_from_dev(dev, "fix: one")
     assert dev.release("sync").code == 0
