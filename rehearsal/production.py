@@ -4,7 +4,7 @@ registry, as release.yml reaches them on GitHub.
 The engine is always this rehearsal's own (never the developer's DOCKER_HOST); the
 stack's base images are the official ones when a registry answers, else the Debian
 stand-ins the e2e builds, named to the runner through IMAGE_BUILD_ARGS and the stack's
-REDIS_IMAGE / NGINX_IMAGE variables.
+REDIS_IMAGE / NGINX_IMAGE / EDGE_IMAGE variables.
 """
 
 from __future__ import annotations
@@ -113,7 +113,9 @@ class Production(Service):
             "DEPLOY_COMPOSE_FILES": f"docker-compose.yml {STORE_OVERLAY}",
         }
         if base.standins:
-            found.update(REDIS_IMAGE=base.redis, NGINX_IMAGE=base.nginx)
+            found.update(
+                REDIS_IMAGE=base.redis, NGINX_IMAGE=base.nginx, EDGE_IMAGE=base.nginx
+            )
             found["IMAGE_BUILD_ARGS"] = (
                 f"BASE_IMAGE={base.python}"
                 " CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"
