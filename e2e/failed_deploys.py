@@ -1,7 +1,7 @@
 """Deploys that fail in ways only a real swarm shows (issue #12, point 3).
 
-- `docker stack deploy` itself fails part-way: Swarm rejects one service's spec (an
-  image reference that is not one) after it may already have updated others. What
+- `docker stack deploy` itself fails part-way: Swarm rejects one service's spec (a
+  memory limit below its minimum) after it may already have updated others. What
   changed is rolled back, as after a failed verification.
 - A service whose UpdateStatus is a rollback left from an earlier deploy: the next
   deploy that fails verification is not mistaken for Swarm's rollback, and rolls back.
@@ -9,11 +9,15 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 from deploy.swarm import service_spec, service_state
 from e2e.deploys import finish_load, started_load, step_unready
 from e2e.scenario import (
+    GOOD_FILES,
     VERSION_A,
     VERSION_B,
     Figures,
@@ -23,8 +27,16 @@ from e2e.scenario import (
 )
 from e2e.stack import STACK, WEB
 
-# Swarm refuses it (a repository name must be lower case); the client passes it on.
-INVALID_IMAGE = "prework-e2e/NOT-A-REFERENCE:1"
+# A spec the docker client passes on and Swarm refuses (its manager checks that a
+# memory limit is at least 4 MiB), for Redis only, as a last compose file.
+REFUSED_REDIS = """version: "3.8"
+services:
+  redis:
+    deploy:
+      resources:
+        limits:
+          memory: 1M
+"""
 # `docker stack deploy` updates the services in no fixed order (a Go map), so Redis's
 # rejection comes before or after web's and nginx's updates; tries until one run shows
 # the partial case (at 1/3 a try, 6 tries all missing it is 1 in 729).
@@ -51,13 +63,27 @@ def step_partial_stack_deploy(image_a: str, base: str, figures: Figures) -> None
     """A to web and nginx's stack image back, with Redis's image refused by Swarm."""
     names = [f"{STACK}_{name}" for name in ("edge", "nginx", "redis", "web")]
     specs = {name: service_spec(name) for name in names}
+    with tempfile.TemporaryDirectory(prefix="prework-e2e-") as folder:
+        overlay = Path(folder) / "docker-compose.refused-redis.yml"
+        overlay.write_text(REFUSED_REDIS)
+        tries_until_partial(image_a, base, figures, (*GOOD_FILES, str(overlay)), specs)
+    replicas_report(VERSION_B, f"{base}/")
+
+
+def tries_until_partial(
+    image_a: str,
+    base: str,
+    figures: Figures,
+    files: tuple[str, ...],
+    specs: dict[str, Any],
+) -> None:
+    """Deploy `files` until a run changed a service before Redis's refusal."""
+    names = list(specs)
     for attempt in range(1, PARTIAL_TRIES + 1):
         load = started_load(base)
         try:
             started = time.monotonic()
-            result = deploy_cli(
-                image_a, VERSION_A, f"{base}/", env={"REDIS_IMAGE": INVALID_IMAGE}
-            )
+            result = deploy_cli(image_a, VERSION_A, f"{base}/", files=files)
             took = time.monotonic() - started
         finally:
             finish_load(load)
@@ -74,4 +100,3 @@ def step_partial_stack_deploy(image_a: str, base: str, figures: Figures) -> None
         assert "none rolled back" in result.stderr, result.stderr
     else:
         raise AssertionError(f"Redis was refused first in all {PARTIAL_TRIES} tries")
-    replicas_report(VERSION_B, f"{base}/")
