@@ -47,6 +47,7 @@ class Scenario:
     say: Callable[[str], None]
     made: list[str] = field(default_factory=list)
     swarm: list[str] = field(default_factory=list)
+    protection: str = ""
 
     # --- what the origin, the registry and the swarm hold -----------------------
 
@@ -98,6 +99,21 @@ class Scenario:
         return parents[1] if len(parents) > 1 else ""
 
     # --- steps ------------------------------------------------------------------
+
+    def branch_protection(self, github_token_header: str) -> None:
+        """master and dev refuse GITHUB_TOKEN's pushes, as protected branches do; the
+        workflows' pushes in every cycle then prove they use RELEASE_TOKEN."""
+        for branch in ("dev", "master"):
+            before = self.clone.remote_sha(branch)
+            refused = self.clone.push_refused(branch, github_token_header)
+            expect(
+                "GH006: Protected branch update failed" in refused,
+                f"0: a push to {branch} with GITHUB_TOKEN was not refused: {refused}",
+            )
+            expect(self.clone.remote_sha(branch) == before, f"0: {branch} moved")
+        self.protection = "master and dev refuse GITHUB_TOKEN (GH006); RELEASE_TOKEN"
+        self.protection += " is on the bypass list"
+        self.say(f"0: {self.protection}")
 
     def dev_push(self, step: str, message: str, expected: str) -> Run:
         """A commit pushed to dev: dev.yml versions it and pushes its image."""
