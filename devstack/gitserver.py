@@ -8,10 +8,13 @@ fcgiwrap's socket, and both live in temporary folders of their own.
 
 from __future__ import annotations
 
+import base64
 import getpass
 import os
+import re
 import subprocess  # nosec B404 - git init/config for the served repositories
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
@@ -35,6 +38,16 @@ def http_backend() -> str:
         "git-http-backend not found: install the Debian package 'git' (apt-get install"
         " git)"
     )
+
+
+def basic_credential(user: str, token: str) -> str:
+    """The base64 `user:token` of an HTTP basic Authorization header."""
+    return base64.b64encode(f"{user}:{token}".encode()).decode()
+
+
+def token_header(token: str) -> str:
+    """The header actions/checkout gives git for a token (http.extraHeader)."""
+    return f"AUTHORIZATION: basic {basic_credential('x-access-token', token)}"
 
 
 class FcgiWrap(ServiceProcess):
@@ -67,6 +80,11 @@ daemon off;
 events {{ worker_connections 128; }}
 http {{
   access_log {folder}/access.log;
+  # Who pushes: the token of an `Authorization: basic` header (as actions/checkout
+  # sends it) names the pusher; hooks see it as REMOTE_USER.
+  map $http_authorization $pusher {{
+    default {pusher};
+{pushers}  }}
   client_body_temp_path {folder}/body;
   fastcgi_temp_path {folder}/fastcgi;
   proxy_temp_path {folder}/proxy;
@@ -83,7 +101,7 @@ http {{
       fastcgi_param GIT_PROJECT_ROOT {root};
       fastcgi_param GIT_HTTP_EXPORT_ALL "";
       fastcgi_param PATH_INFO $uri;
-      fastcgi_param REMOTE_USER {pusher};
+      fastcgi_param REMOTE_USER $pusher;
     }}
   }}
 }}
@@ -97,11 +115,14 @@ class GitNginx(ServiceProcess):
     binary_name = "nginx"
     package = "nginx"
 
-    def __init__(self, root: Path, socket: Path, port: int) -> None:
+    def __init__(
+        self, root: Path, socket: Path, port: int, pushers: Mapping[str, str]
+    ) -> None:
         super().__init__()
         self.root = root
         self.socket = socket
         self.port = port
+        self.pushers = pushers
         self.backend = http_backend()
 
     def prepare(self, folder: Path) -> None:
@@ -116,6 +137,11 @@ class GitNginx(ServiceProcess):
             backend=self.backend,
             root=self.root,
             pusher=PUSHER,
+            # A regex, not a string: nginx compares map strings ignoring case.
+            pushers="".join(
+                f'    "~^[Bb]asic {re.escape(credential)}$" {name};\n'
+                for credential, name in self.pushers.items()
+            ),
         )
         (folder / "nginx.conf").write_text(config)
 
@@ -130,8 +156,15 @@ class GitNginx(ServiceProcess):
 class GitServer(Service):
     """Bare repositories under `root`, served over smart HTTP on a loopback port."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, pushers: Mapping[str, str] | None = None
+    ) -> None:
+        """`pushers`: pusher name by token; anyone else pushes as `rehearsal`."""
         self.port = port or free_port()
+        self.pushers = {
+            basic_credential("x-access-token", token): name
+            for token, name in (pushers or {}).items()
+        }
         self.fcgiwrap = FcgiWrap()
         self._folder = temporary_folder("git-root")
         self.root: Path | None = None
@@ -176,7 +209,9 @@ class GitServer(Service):
         try:
             self.root = self._folder.__enter__()
             self.fcgiwrap.start()
-            self.nginx = GitNginx(self.root, self.fcgiwrap.socket, self.port).start()
+            self.nginx = GitNginx(
+                self.root, self.fcgiwrap.socket, self.port, self.pushers
+            ).start()
         except BaseException:
             self.stop()
             raise

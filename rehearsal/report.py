@@ -50,6 +50,8 @@ def table(scenario: Scenario | None, seconds: float) -> str:
             lines.append(f"    left out / reduced: {left}")
         for said in [] if run.result is None else run.result.outputs:
             lines.append(f"    runner: {said}")
+    lines.append("== branch protection ==")
+    lines.append(f"- {scenario.protection or '(not checked)'}")
     lines.append("== versions, tags and images made ==")
     lines += [f"- {made}" for made in scenario.made] or ["(none)"]
     lines.append("== the swarm after each release ==")

@@ -145,3 +145,15 @@ def test_runner_ssh_reads_the_runs_home_and_command_line_options_win(
     assert answer.stdout.strip() == "seen", answer.stderr
     assert refused.returncode != 0
     assert "Host key verification failed" in refused.stderr
+
+
+def test_runs_share_only_the_download_caches(tmp_path: Path) -> None:
+    act = Act("act", Repository("http://127.0.0.1:1", "o/r"), tmp_path, {}, {}, {})
+    first, second = act._new_run_dir("dev.yml"), act._new_run_dir("dev.yml")
+    assert first != second
+    for name in ("pip", "uv"):
+        one, two = (run / "home" / ".cache" / name for run in (first, second))
+        assert one.resolve() == two.resolve() and one.resolve().is_dir()
+    (first / "home" / ".cache" / "act").mkdir()
+    assert not (second / "home" / ".cache" / "act").exists()
+    assert first / "toolcache" != second / "toolcache"

@@ -54,3 +54,32 @@ def tree(repository: Path, commit: str) -> set[str]:
 
 
 RELEASE_WRITES = ("VERSION", "CHANGELOG.md")
+
+
+def test_protected_branches_take_pushes_from_the_bypass_list_only(
+    tmp_path: Path,
+) -> None:
+    """The origin over the real git server: the token names the pusher, and master
+    refuses GITHUB_TOKEN with GitHub's GH006 while the bypass token pushes."""
+    from devstack.binaries import find_binary
+    from devstack.gitserver import GitServer, token_header
+    from rehearsal.origin import make_clone, protect_branches
+
+    find_binary("fcgiwrap", "fcgiwrap")
+    with GitServer(pushers={"bot-token": "release-bot", "job-token": "job"}) as server:
+        bare = server.create("owner/repo")
+        url = server.repository_url("owner/repo")
+        work = tmp_path / "work"
+        git("init", "-q", "-b", "master", str(work), cwd=tmp_path)
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+            "--allow-empty", "-m", "one", cwd=work)  # fmt: skip
+        git("push", "-q", url, "master", cwd=work)
+        protect_branches(bare, ["release-bot"])
+        clone = make_clone(url, tmp_path / "clone")
+        before = clone.remote_sha("master")
+        refused = clone.push_refused("master", token_header("job-token"))
+        assert "GH006: Protected branch update failed for refs/heads/master" in refused
+        assert "job is not on the bypass list" in refused
+        assert clone.remote_sha("master") == before
+        assert clone.push_refused("master", token_header("bot-token")) == ""
+        assert clone.remote_sha("master") != before
