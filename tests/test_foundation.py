@@ -31,8 +31,6 @@ def pins(requirements: list[str]) -> dict[str, str]:
 
 def all_pyproject_pins() -> dict[str, str]:
     merged = pins(PYPROJECT["project"]["dependencies"])
-    for extra in PYPROJECT["project"]["optional-dependencies"].values():
-        merged.update(pins(extra))
     for requirements in PYPROJECT["dependency-groups"].values():
         merged.update(pins([r for r in requirements if isinstance(r, str)]))
     return merged
@@ -54,12 +52,11 @@ def test_requirements_txt_is_the_project_and_its_test_group() -> None:
         for line in (ROOT / "requirements.txt").read_text().splitlines()
         if line and not line.startswith("#")
     ]
-    # The release tool's extra too: the suite tests python -m release.
-    assert lines[0] == "-e .[release]"
-    test_group = [
-        r for r in PYPROJECT["dependency-groups"]["test"] if isinstance(r, str)
-    ]
-    assert lines[1:] == test_group
+    # The release tool's group too: the suite tests python -m release.
+    assert lines[0] == "-e ."
+    groups = PYPROJECT["dependency-groups"]
+    wanted = [r for name in ("release", "test") for r in groups[name]]
+    assert lines[1:] == [r for r in wanted if isinstance(r, str)]
 
 
 def test_every_pin_is_exact() -> None:
@@ -134,16 +131,16 @@ def requirement_names(requirements: list[str]) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("package", "extra"), [("app", None), ("deploy", None), ("release", "release")]
+    ("package", "group"), [("app", None), ("deploy", None), ("release", "release")]
 )
 def test_each_shipped_package_needs_only_its_own_dependencies(
-    package: str, extra: str | None
+    package: str, group: str | None
 ) -> None:
     """The image installs `dependencies` alone: app/ may import nothing else."""
     project = PYPROJECT["project"]
     allowed = requirement_names(project["dependencies"])
-    if extra is not None:
-        allowed |= requirement_names(project["optional-dependencies"][extra])
+    if group is not None:
+        allowed |= requirement_names(PYPROJECT["dependency-groups"][group])
     assert distributions(third_party_imports(package)) <= allowed
 
 
