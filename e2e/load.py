@@ -10,8 +10,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from http.client import RemoteDisconnected
 
 import requests
+from urllib3.exceptions import ProtocolError
 
 
 @dataclass
@@ -29,11 +31,16 @@ class LoadReport:
     slowest: float = 0.0
     # Visit increments the client saw undone (the count fell back), set by a step.
     lost_visits: int = 0
+    # GETs sent again once because a kept-alive connection closed before any answer.
+    resent: int = 0
 
     def summary(self) -> str:
         """One line for the session output."""
         versions = ", ".join(f"{v}: {n}" for v, n in sorted(self.versions.items()))
-        return f"sent {self.sent}, failed {len(self.failures)}, versions {{{versions}}}"
+        return (
+            f"sent {self.sent}, failed {len(self.failures)}, resent {self.resent},"
+            f" versions {{{versions}}}"
+        )
 
 
 class SteadyLoad:
@@ -89,7 +96,7 @@ class SteadyLoad:
 
     def _ask(self, session: requests.Session) -> None:
         try:
-            response = session.get(self.url, timeout=10)
+            response = self._get(session)
         except requests.RequestException as error:
             self.report.failures.append(f"{type(error).__name__}: {error}")
             return
@@ -104,3 +111,28 @@ class SteadyLoad:
         self.report.replicas[str(body.get("hostname"))] += 1
         visits = body.get("visits")
         self.report.visits.append(visits if isinstance(visits, int) else None)
+
+    def _get(self, session: requests.Session) -> requests.Response:
+        """GET, sent again once when the connection closed before any answer.
+
+        An HTTP/1.1 server may close an idle kept-alive connection at any moment (nginx
+        does at each reload); a request crossing that close gets no answer, and
+        clients (browsers, urllib3 pools on a stale socket) send an idempotent request
+        again (RFC 9112, 9.3.1). Refused connections and timeouts are not resent.
+        """
+        try:
+            return session.get(self.url, timeout=10)
+        except requests.ConnectionError as error:
+            if not closed_before_answer(error):
+                raise
+        self.report.resent += 1
+        return session.get(self.url, timeout=10)
+
+
+def closed_before_answer(error: requests.ConnectionError) -> bool:
+    """True when the server closed the connection without answering the request."""
+    cause = error.args[0] if error.args else None
+    if not isinstance(cause, ProtocolError):
+        return False
+    reason = cause.args[1] if len(cause.args) > 1 else None
+    return isinstance(reason, (RemoteDisconnected, ConnectionResetError))
