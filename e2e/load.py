@@ -54,6 +54,8 @@ class SteadyLoad:
         self.max_seconds = max_seconds
         self.max_requests = max_requests
         self.report = LoadReport()
+        # The last request was answered on a connection the server kept open.
+        self._kept_alive = False
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="steady-load", daemon=True
@@ -113,20 +115,24 @@ class SteadyLoad:
         self.report.visits.append(visits if isinstance(visits, int) else None)
 
     def _get(self, session: requests.Session) -> requests.Response:
-        """GET, sent again once when the connection closed before any answer.
+        """GET, sent again once when a kept-alive connection closed before any answer.
 
         An HTTP/1.1 server may close an idle kept-alive connection at any moment (nginx
         does at each reload); a request crossing that close gets no answer, and
         clients (browsers, urllib3 pools on a stale socket) send an idempotent request
-        again (RFC 9112, 9.3.1). Refused connections and timeouts are not resent.
+        again (RFC 9112, 9.3.1). A new connection closed without an answer, a refused
+        connection and a timeout are failures, never resent.
         """
+        kept_alive, self._kept_alive = self._kept_alive, False
         try:
-            return session.get(self.url, timeout=10)
+            response = session.get(self.url, timeout=10)
         except requests.ConnectionError as error:
-            if not closed_before_answer(error):
+            if not (kept_alive and closed_before_answer(error)):
                 raise
-        self.report.resent += 1
-        return session.get(self.url, timeout=10)
+            self.report.resent += 1
+            response = session.get(self.url, timeout=10)
+        self._kept_alive = response.headers.get("Connection", "").lower() != "close"
+        return response
 
 
 def closed_before_answer(error: requests.ConnectionError) -> bool:

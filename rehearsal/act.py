@@ -143,7 +143,7 @@ SSH = """#!/bin/sh
 dot="$HOME/.ssh"
 config="$HOME/.rehearsal-ssh_config"
 { if [ -f "$dot/config" ]; then cat "$dot/config"; fi
-  printf 'Host *\\n  UserKnownHostsFile %s\\n  IdentityFile %s\\n' \\
+  printf 'Host *\\n  UserKnownHostsFile "%s"\\n  IdentityFile "%s"\\n' \\
     "$dot/known_hosts" "$dot/id_ed25519"
 } > "$config.$$" && mv -f "$config.$$" "$config"
 exec /usr/bin/ssh -F "$config" "$@"
@@ -209,8 +209,10 @@ class Act:
     variables: Mapping[str, str]
     env: Mapping[str, str]
     concurrent_jobs: int = 2
-    python_version: str = ""
-    _prefix_lock: threading.Lock = field(default_factory=threading.Lock)
+    python_version: str = field(default="", init=False, repr=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
     running: set[subprocess.Popen[bytes]] = field(default_factory=set)
 
     def stop(self) -> None:
@@ -256,9 +258,13 @@ class Act:
         )
 
     def _new_run_dir(self, workflow: str) -> Path:
-        number = len(list(self.folder.glob("run-*"))) + 1
-        run_dir = self.folder / f"run-{number:02d}-{workflow.removesuffix('.yml')}"
-        run_dir.mkdir(parents=True)
+        with self._lock:  # runs start from two threads in cycle 2
+            number = len(list(self.folder.glob("run-*"))) + 1
+            run_dir = self.folder / f"run-{number:02d}-{workflow.removesuffix('.yml')}"
+            run_dir.mkdir(parents=True)
+            prefix = self.folder / "python-prefix"
+            if not self.python_version:
+                self.python_version = python_prefix(prefix)
         cache = run_dir / "home" / ".cache"
         cache.mkdir(parents=True)
         # The download caches of pip and uv are the rehearsal's, shared by its runs as
@@ -269,10 +275,6 @@ class Act:
             shared = self.folder / "download-cache" / name
             shared.mkdir(parents=True, exist_ok=True)
             (cache / name).symlink_to(shared)
-        with self._prefix_lock:  # runs start from two threads in cycle 2
-            prefix = self.folder / "python-prefix"
-            if not self.python_version:
-                self.python_version = python_prefix(prefix)
         toolcache_python(run_dir / "toolcache", prefix, self.python_version)
         runner_bin(run_dir / "bin")
         return run_dir

@@ -59,18 +59,16 @@ def read_own_commit(
 ) -> OwnCommit | None:
     """The tool's own commit `revision` is (None for a person's), and for a merge of
     a release into dev, whether dev's tip before it still needed a version."""
-    own = own_commit(
-        repo.commit_facts(revision, settings.version_file),
-        settings.version_file,
-        settings.changelog,
-    )
+    facts = repo.commit_facts(revision, settings.version_file)
+    own = own_commit(facts, settings.version_file, settings.changelog)
     if own is None or own.kind is not OwnKind.SYNC:
         return own
-    before = read_own_commit(repo, f"{revision}^1", settings)
-    if before is None or before.unversioned_parent is not None:
-        parent = repo.commit_of(f"{revision}^1")
-        return replace(own, unversioned_parent=parent)
-    return own
+    # Merges of releases may follow each other: the first one over a person's
+    # commit names that commit.
+    before = read_own_commit(repo, facts.parents[0], settings)
+    if before is None:
+        return replace(own, unversioned_parent=facts.parents[0])
+    return replace(own, unversioned_parent=before.unversioned_parent)
 
 
 def gather_facts(

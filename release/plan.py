@@ -8,7 +8,7 @@ from release.changelog import render_section
 from release.conventional import ConventionalCommit, parse_message
 from release.facts import Facts
 from release.history import CommitLog
-from release.ownership import OwnKind, is_release_commit
+from release.ownership import OwnKind, done_for, is_release_commit
 from release.policy import PlanError, next_dev_version, next_release_version
 from release.settings import BranchRole, Settings
 from release.version import Version
@@ -83,9 +83,8 @@ def idle_reason(facts: Facts, settings: Settings, role: BranchRole) -> str:
         part_of = _tag_name(settings, facts.newest or facts.version)
         return f"HEAD is already part of {part_of}"
     own = facts.head_own
-    if own is not None and own.kind is OwnKind.SYNC and role is BranchRole.DEV:
-        if own.unversioned_parent is None:
-            return "HEAD is the release tool's merge of a release into this branch"
+    if own is not None and own.kind is OwnKind.SYNC and done_for(own, role):
+        return "HEAD is the release tool's merge of a release into this branch"
     # A dev build's commit fast-forwarded onto master is not done: master
     # still has to release it.
     wanted_release = role is BranchRole.RELEASE

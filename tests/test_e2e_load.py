@@ -21,47 +21,60 @@ OK = (
 )
 
 
-@pytest.fixture
-def closes_the_first_connection() -> Iterator[int]:
-    """A server that reads the first request and closes without an answer (as nginx
-    closing an idle kept-alive connection at a reload), then answers 200."""
-    server = socket.create_server((LOOPBACK, 0))
-    port = server.getsockname()[1]
-
-    def serve() -> None:
-        for answer in (False, True):
-            connection, _ = server.accept()
-            with connection:
+def serve(server: socket.socket, connections: list[list[bool]]) -> None:
+    """Per connection, per request read: answer it (True) or close unanswered."""
+    for answers in connections:
+        connection, _ = server.accept()
+        with connection:
+            for answer in answers:
                 connection.recv(65536)
-                if answer:
-                    connection.sendall(OK)
+                if not answer:
+                    break
+                connection.sendall(OK)
 
-    thread = threading.Thread(target=serve, daemon=True)
+
+@pytest.fixture
+def server() -> Iterator[socket.socket]:
+    listening = socket.create_server((LOOPBACK, 0))
+    yield listening
+    listening.close()
+
+
+def start(server: socket.socket, connections: list[list[bool]]) -> str:
+    thread = threading.Thread(target=serve, args=(server, connections), daemon=True)
     thread.start()
-    yield port
-    server.close()
-    thread.join(timeout=10)
+    return f"http://{LOOPBACK}:{server.getsockname()[1]}/"
 
 
-def answered_once(load: SteadyLoad) -> LoadReport:
-    """Run the client until its one request has an outcome (it stops by itself)."""
+def answered(load: SteadyLoad, count: int) -> LoadReport:
+    """Run the client until `count` requests have an outcome (it stops by itself)."""
+
+    def outcomes() -> int:
+        return sum(load.report.versions.values()) + len(load.report.failures)
+
     with load:
-        wait_until(
-            lambda: bool(load.report.versions or load.report.failures), 30, "an answer"
-        )
+        wait_until(lambda: outcomes() >= count, 30, f"{count} outcomes")
     return load.report
 
 
-def test_a_get_closed_before_its_answer_is_sent_again_once(
-    closes_the_first_connection: int,
+def test_a_get_on_a_kept_alive_connection_closed_unanswered_is_sent_again_once(
+    server: socket.socket,
 ) -> None:
-    load = SteadyLoad(f"http://{LOOPBACK}:{closes_the_first_connection}/", 5, 5, 1)
-    report = answered_once(load)
-    assert (report.sent, report.resent, report.failures) == (1, 1, [])
-    assert report.versions == {"1.0.0": 1}
+    """As nginx closing an idle kept-alive connection at a reload."""
+    url = start(server, [[True, False], [True]])
+    report = answered(SteadyLoad(url, 20, 10, 2), 2)
+    assert (report.sent, report.resent, report.failures) == (2, 1, [])
+    assert report.versions == {"1.0.0": 2}
+
+
+def test_a_new_connection_closed_unanswered_is_a_failure(
+    server: socket.socket,
+) -> None:
+    url = start(server, [[False], [True]])
+    report = answered(SteadyLoad(url, 20, 10, 1), 1)
+    assert (report.sent, report.resent, len(report.failures)) == (1, 0, 1)
 
 
 def test_a_refused_connection_is_a_failure_not_resent() -> None:
-    load = SteadyLoad(f"http://{LOOPBACK}:{free_port()}/", 5, 5, 1)
-    report = answered_once(load)
+    report = answered(SteadyLoad(f"http://{LOOPBACK}:{free_port()}/", 5, 5, 1), 1)
     assert (report.sent, report.resent, len(report.failures)) == (1, 0, 1)
