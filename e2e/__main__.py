@@ -27,6 +27,7 @@ from e2e.failed_deploys import (
     step_partial_stack_deploy,
     step_unready_after_swarm_rollback,
 )
+from e2e.nodes import stop_on_signals
 from e2e.scale import step_scale
 from e2e.scenario import (
     VERSION_A,
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     nodes = node_count(sys.argv[1:] if argv is None else argv)
     if nodes is None:
         return 2
+    stop_on_signals()
     started = time.monotonic()
     figures = Figures()
     missing = missing_files()

@@ -175,13 +175,18 @@ def keep_service_logs() -> None:
 
 
 def interrupt(signum: int, frame: object) -> None:
-    """SIGTERM as Ctrl-C: the `with` blocks unwind and remove what they made."""
+    """SIGINT or SIGTERM as Ctrl-C: the `with` blocks unwind and clean up."""
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_on_signals() -> None:
+    """Set here, not inherited: a shell starts background jobs with SIGINT ignored."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, interrupt)
 
 
 def main_nodes(build: BuildImages, made: list[str], count: int) -> int:
     """The several-node scenario; 0 when every step held, 1 with the reason if not."""
-    signal.signal(signal.SIGTERM, interrupt)
     started = time.monotonic()
     figures = Figures()
     try:
