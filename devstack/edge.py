@@ -7,16 +7,14 @@ equal to what NGINX_UPSTREAM_HOST resolves to.
 
 from __future__ import annotations
 
-import subprocess  # nosec B404 # runs `nginx -V`, `nginx -t` and the watcher
+import subprocess  # nosec B404 # runs `nginx -V`
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Self
 
-from devstack.binaries import MissingBinary, find_binary
-from devstack.nginx import UpstreamWatch, watch_environment
-from devstack.ports import LOOPBACK, free_port, port_open
-from devstack.processes import ServiceProcess, StartFailed
-from nginx.render import UPSTREAM_WATCH, edge_local_variables, write_local_edge_config
+from devstack.binaries import MissingBinary
+from devstack.nginx import WatchedNginx, write_servers
+from devstack.ports import LOOPBACK
+from nginx.render import edge_local_variables, write_local_edge_config
 
 # Where Debian's libnginx-mod-stream puts the module; its nginx is built with
 # `--with-stream=dynamic`. An nginx with the module built in needs no line.
@@ -38,7 +36,7 @@ def stream_modules(binary: str) -> str:
     return f"load_module {DEBIAN_STREAM_MODULE};\n"
 
 
-class EdgeServer(ServiceProcess):
+class EdgeServer(WatchedNginx):
     """The edge on loopback `port` (free by default) in front of nginx on `nginx_port`.
 
     `overrides` replace edge.env values; the watcher resolves NGINX_UPSTREAM_HOST
@@ -46,9 +44,6 @@ class EdgeServer(ServiceProcess):
     """
 
     name = "edge"
-    binary_name = "nginx"
-    package = "nginx"
-    start_timeout = 15.0
 
     def __init__(
         self,
@@ -57,80 +52,22 @@ class EdgeServer(ServiceProcess):
         port: int | None = None,
         watch_wrapper: Sequence[str] = (),
     ) -> None:
-        super().__init__()
+        super().__init__(port, watch_wrapper)
         self.modules = stream_modules(self.binary)
-        self.port = port or free_port()
         self.overrides = {
             "NGINX_EDGE_LISTEN": f"{LOOPBACK}:{self.port}",
             "NGINX_UPSTREAM_HOST": LOOPBACK,
             "NGINX_UPSTREAM_PORT": str(nginx_port),
             **(overrides or {}),
         }
-        self.watch_wrapper = list(watch_wrapper)
-        self.watcher: UpstreamWatch | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL through the edge."""
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def prefix(self) -> Path:
-        """The edge's folder: config, servers file, logs (while it runs)."""
-        if self.folder is None:
-            raise RuntimeError("the edge is not running: it has no prefix")
-        return self.folder
 
     def nginx_argv(self, folder: Path) -> list[str]:
-        """nginx on the edge's config, in the foreground, errors kept in `folder`."""
-        return [
-            self.binary, "-p", str(folder), "-c", str(folder / "nginx.conf"),
-            "-e", str(folder / "logs" / "error.log"), "-g", "daemon off;",
-        ]  # fmt: skip
+        """nginx on the edge's config, in the foreground."""
+        return [*super().nginx_argv(folder), "-g", "daemon off;"]
 
-    def prepare(self, folder: Path) -> None:
+    def render(self, folder: Path) -> None:
         write_local_edge_config(folder, self.overrides, self.modules)
-        variables = edge_local_variables(folder, self.overrides)
-        shell = find_binary("sh", "dash")
-        written = subprocess.run(  # nosec B603 # fixed argv and no shell
-            [*self.watch_wrapper, shell, str(UPSTREAM_WATCH), "once"],
-            env=watch_environment(variables),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if written.returncode != 0:
-            raise StartFailed(f"upstream-watch.sh once: {written.stderr.strip()}")
-        checked = subprocess.run(  # nosec B603 # fixed argv and no shell
-            [*self.nginx_argv(folder), "-t"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if checked.returncode != 0:
-            raise StartFailed(f"edge nginx -t failed: {checked.stderr.strip()}")
+        write_servers(edge_local_variables(folder, self.overrides), self.watch_wrapper)
 
-    def command(self, folder: Path) -> list[str]:
-        return self.nginx_argv(folder)
-
-    def ready(self) -> bool:
-        return port_open(self.port)
-
-    def start(self) -> Self:
-        """Start the edge, then its upstream watcher (reloading this edge)."""
-        super().start()
-        try:
-            reload = [*self.nginx_argv(self.prefix), "-s", "reload"]
-            variables = edge_local_variables(self.prefix, self.overrides)
-            self.watcher = UpstreamWatch(variables, reload, self.watch_wrapper).start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> int:
-        """Stop the watcher first (it must not reload a stopping edge), then nginx."""
-        if self.watcher is not None:
-            self.watcher.stop()
-            self.watcher = None
-        return super().stop()
+    def watch_variables(self) -> Mapping[str, str]:
+        return edge_local_variables(self.prefix, self.overrides)

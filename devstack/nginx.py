@@ -56,28 +56,32 @@ def watch_environment(variables: Mapping[str, str]) -> dict[str, str]:
     return environment
 
 
-def write_config(
-    prefix: Path,
-    overrides: Mapping[str, str] | None = None,
-    worker_processes: int = 1,
-    wrapper: Sequence[str] = (),
-) -> Path:
-    """nginx.conf rendered into `prefix` and, as the image's entrypoint hook writes it
-    before nginx starts, the upstream servers file (watcher `once`); nginx.conf's path.
-
-    `wrapper` goes in front of the watcher (a test runs it with its own /etc/hosts).
-    """
-    config = write_local_config(prefix, overrides, worker_processes)
+def write_servers(variables: Mapping[str, str], wrapper: Sequence[str] = ()) -> None:
+    """The upstream servers file, written once before nginx starts, as the image's
+    entrypoint hook does (upstream-watch.sh `once`, under `wrapper` when given)."""
     shell = find_binary("sh", "dash")
     written = subprocess.run(  # nosec B603 # fixed argv and no shell
         [*wrapper, shell, str(UPSTREAM_WATCH), "once"],
-        env=watch_environment(local_variables(prefix, overrides)),
+        env=watch_environment(variables),
         capture_output=True,
         text=True,
         check=False,
     )
     if written.returncode != 0:
         raise StartFailed(f"upstream-watch.sh once failed: {written.stderr.strip()}")
+
+
+def write_config(
+    prefix: Path,
+    overrides: Mapping[str, str] | None = None,
+    worker_processes: int = 1,
+    wrapper: Sequence[str] = (),
+) -> Path:
+    """nginx.conf rendered into `prefix` and its upstream servers file; nginx.conf's
+    path. `wrapper` goes in front of the watcher (a test runs it with its own
+    /etc/hosts)."""
+    config = write_local_config(prefix, overrides, worker_processes)
+    write_servers(local_variables(prefix, overrides), wrapper)
     return config
 
 
@@ -110,7 +114,92 @@ class UpstreamWatch(ServiceProcess):
         return True  # it polls from the start; the servers file is already written
 
 
-class NginxServer(ServiceProcess):
+class WatchedNginx(ServiceProcess):
+    """nginx on a loopback port (free by default) with upstream-watch.sh beside it,
+    keeping its upstream servers file current and reloading it, as in the stack.
+
+    A subclass renders its config (`render`) and names the watcher's settings
+    (`watch_variables`); the watcher runs under `watch_wrapper`, when given.
+    """
+
+    binary_name = "nginx"
+    package = "nginx"
+    start_timeout = 15.0
+
+    def __init__(
+        self, port: int | None, watch_wrapper: Sequence[str], watch: bool = True
+    ) -> None:
+        super().__init__()
+        self.port = port or free_port()
+        self.watch_wrapper = list(watch_wrapper)
+        self.watch = watch
+        self.watcher: UpstreamWatch | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL on loopback."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def prefix(self) -> Path:
+        """nginx's prefix: its config, logs and temp files (while it runs)."""
+        if self.folder is None:
+            raise RuntimeError(f"{self.name} is not running: it has no prefix")
+        return self.folder
+
+    def nginx_argv(self, folder: Path) -> list[str]:
+        """nginx on the prefix's nginx.conf."""
+        return nginx_command(self.binary, folder / "nginx.conf")
+
+    def render(self, folder: Path) -> None:
+        """Write nginx.conf and the servers file into `folder`."""
+        raise NotImplementedError
+
+    def watch_variables(self) -> Mapping[str, str]:
+        """The rendered settings the watcher reads (NGINX_UPSTREAM_*)."""
+        raise NotImplementedError
+
+    def prepare(self, folder: Path) -> None:
+        self.render(folder)
+        checked = subprocess.run(  # nosec B603 # fixed argv and no shell
+            [*self.nginx_argv(folder), "-t"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if checked.returncode != 0:
+            raise StartFailed(f"{self.name} -t failed: {checked.stderr.strip()}")
+
+    def command(self, folder: Path) -> list[str]:
+        return self.nginx_argv(folder)
+
+    def ready(self) -> bool:
+        return port_open(self.port)
+
+    def start(self) -> Self:
+        """Start nginx, then its upstream watcher (reloading this nginx)."""
+        super().start()
+        if self.watch:
+            try:
+                reload = [*self.nginx_argv(self.prefix), "-s", "reload"]
+                watcher = UpstreamWatch(
+                    self.watch_variables(), reload, self.watch_wrapper
+                )
+                self.watcher = watcher.start()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def stop(self) -> int:
+        """Stop the watcher first (it must not reload a stopping nginx), then nginx."""
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        return super().stop()
+
+
+class NginxServer(WatchedNginx):
     """nginx on loopback `port` (free by default) in front of loopback `upstream_port`.
 
     `overrides` replace template.env values (e.g. a small rate for a test). A subclass
@@ -119,9 +208,6 @@ class NginxServer(ServiceProcess):
     """
 
     name = "nginx"
-    binary_name = "nginx"
-    package = "nginx"
-    start_timeout = 15.0
 
     def __init__(
         self,
@@ -132,26 +218,10 @@ class NginxServer(ServiceProcess):
         watch_wrapper: Sequence[str] = (),
         watch: bool = True,
     ) -> None:
-        super().__init__()
-        self.port = port or free_port()
+        super().__init__(port, watch_wrapper, watch)
         self.variables = local_overrides(upstream_port, self.port)
         self.variables.update(overrides or {})
         self.worker_processes = worker_processes
-        self.watch_wrapper = list(watch_wrapper)
-        self.watcher: UpstreamWatch | None = None
-        self.watch = watch
-
-    @property
-    def url(self) -> str:
-        """Base URL of the proxy."""
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def prefix(self) -> Path:
-        """nginx's prefix: its config, logs and temp files (while it runs)."""
-        if self.folder is None:
-            raise RuntimeError("nginx is not running: it has no prefix")
-        return self.folder
 
     @property
     def config(self) -> Path:
@@ -177,35 +247,5 @@ class NginxServer(ServiceProcess):
         """Write nginx.conf, conf.d/ and the servers file (a subclass may edit them)."""
         write_config(folder, self.variables, self.worker_processes, self.watch_wrapper)
 
-    def prepare(self, folder: Path) -> None:
-        self.render(folder)
-        checked = check_config(self.config)
-        if checked.returncode != 0:
-            raise StartFailed(f"nginx -t failed: {checked.stderr.strip()}")
-
-    def command(self, folder: Path) -> list[str]:
-        return nginx_command(self.binary, self.config)
-
-    def ready(self) -> bool:
-        return port_open(self.port)
-
-    def start(self) -> Self:
-        """Start nginx, then its upstream watcher (reloading this nginx)."""
-        super().start()
-        if self.watch:
-            try:
-                reload = [*nginx_command(self.binary, self.config), "-s", "reload"]
-                variables = local_variables(self.prefix, self.variables)
-                watcher = UpstreamWatch(variables, reload, self.watch_wrapper)
-                self.watcher = watcher.start()
-            except BaseException:
-                self.stop()
-                raise
-        return self
-
-    def stop(self) -> int:
-        """Stop the watcher first (it must not reload a stopping nginx), then nginx."""
-        if self.watcher is not None:
-            self.watcher.stop()
-            self.watcher = None
-        return super().stop()
+    def watch_variables(self) -> Mapping[str, str]:
+        return local_variables(self.prefix, self.variables)
