@@ -29,6 +29,7 @@ from e2e.failed_deploys import (
 )
 from e2e.nodes import stop_on_signals
 from e2e.scale import step_scale
+from e2e.seed_commands import say_seed_commands
 from e2e.scenario import (
     VERSION_A,
     VERSION_B,
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     nodes = node_count(argv)
     if nodes is None:
         return 2
+    say_seed_commands()
     stop_on_signals()
     started = time.monotonic()
     figures = Figures()
