@@ -55,6 +55,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         TESTING=settings.app_env == "test",
         # Any other Host gets 400 (werkzeug's SecurityError) before routing.
         TRUSTED_HOSTS=list(settings.trusted_hosts or []) or None,
+        # OPTIONS is not part of the API (openapi.json): 405 with Allow, as any other
+        # method a route does not take, instead of Flask's empty 200 text/html.
+        PROVIDE_AUTOMATIC_OPTIONS=False,
     )
     # `//api//notes` would answer a 308 whose Location werkzeug builds from the
     # client's Host header; such paths are plain 404s instead.
