@@ -17,6 +17,7 @@ from app.errors import register_error_handlers
 from app.observability import Metrics, configure_logging, install_request_hooks
 from app.services import EXTENSION, Services
 from app.store import StoreUnavailable, open_store
+from app.versions import default_cache_control
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOG = logging.getLogger("prework.app")
@@ -77,6 +78,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         settings, store, cache, metrics, read_version(settings)
     )
     install_request_hooks(app, metrics)
+    app.after_request(default_cache_control)
     register_error_handlers(app)
     app.register_blueprint(service_routes.blueprint)
     app.register_blueprint(notes_routes.blueprint)
