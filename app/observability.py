@@ -38,7 +38,7 @@ RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctim
 
 
 def request_id_from(header: str | None) -> str:
-    """The header's first member when it is 1-64 chars of [A-Za-z0-9-], else a new id."""
+    """The header's first member if it is 1-64 chars of [A-Za-z0-9-], else a new id."""
     found = REQUEST_ID.match(header or "")
     return found.group(1) if found else uuid.uuid4().hex
 

@@ -70,5 +70,5 @@ class ServiceWorker(ThreadWorker):  # type: ignore[misc] # gunicorn has no type 
 
 
 def service_worker(client_timeout: float) -> type[ServiceWorker]:
-    """ServiceWorker with `client_timeout` (gunicorn.conf.py's GUNICORN_CLIENT_TIMEOUT)."""
+    """ServiceWorker with `client_timeout` (GUNICORN_CLIENT_TIMEOUT)."""
     return type("ServiceWorker", (ServiceWorker,), {"client_timeout": client_timeout})

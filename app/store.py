@@ -177,9 +177,7 @@ class NotesStore:
         return deleted == 1
 
     @staticmethod
-    def _missed(
-        notes: Collection, note_id: str, unchanged_since: Note | None
-    ) -> None:
+    def _missed(notes: Collection, note_id: str, unchanged_since: Note | None) -> None:
         """After a write matched nothing: NoteChanged when the note exists but is
         another version, else None (there is no such note)."""
         if unchanged_since is not None and notes.find_one({"_id": note_id}):

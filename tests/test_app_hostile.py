@@ -139,7 +139,9 @@ def app_log(server: GunicornServer) -> str:
     return server.log_path.read_text()
 
 
-@pytest.mark.parametrize("request_bytes", REFUSED_BY_GUNICORN.values(), ids=list(REFUSED_BY_GUNICORN))
+@pytest.mark.parametrize(
+    "request_bytes", REFUSED_BY_GUNICORN.values(), ids=list(REFUSED_BY_GUNICORN)
+)
 def test_what_gunicorn_refuses_is_answered_in_json(
     server: GunicornServer, request_bytes: bytes
 ) -> None:
@@ -168,7 +170,9 @@ def test_unknown_methods_share_one_metrics_label(server: GunicornServer) -> None
 
     def both_workers_seen() -> bool:
         text = requests.get(f"{server.url}/metrics", timeout=10).text
-        labels.update(re.findall(r'prework_http_requests_total\{[^}]*method="([^"]*)"', text))
+        labels.update(
+            re.findall(r'prework_http_requests_total\{[^}]*method="([^"]*)"', text)
+        )
         return OTHER_METHOD in labels
 
     wait_until(both_workers_seen, timeout=10, what="the other-method bucket")
@@ -186,7 +190,9 @@ def test_unknown_methods_share_one_metrics_label(server: GunicornServer) -> None
 def test_the_first_member_of_x_request_id_is_the_request_id(
     server: GunicornServer, lines: bytes, first: str | None
 ) -> None:
-    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + lines + b"Connection: close\r\n\r\n"
+    request = (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + lines + b"Connection: close\r\n\r\n"
+    )
     status, headers, _ = parse_reply(raw_reply(server.port, request))
     assert status == 200
     if first is None:
@@ -208,7 +214,9 @@ CHUNKED_HEAD = (
 )
 
 
-@pytest.mark.parametrize("body", MALFORMED_CHUNKED.values(), ids=list(MALFORMED_CHUNKED))
+@pytest.mark.parametrize(
+    "body", MALFORMED_CHUNKED.values(), ids=list(MALFORMED_CHUNKED)
+)
 def test_a_malformed_chunked_body_is_400_without_a_traceback(
     server: GunicornServer, body: bytes
 ) -> None:
@@ -244,7 +252,9 @@ def test_a_stalled_body_is_cut_off_and_the_worker_stops_on_sigint(
 
 def new_note(server: GunicornServer, title: str) -> requests.Response:
     """POST a note; the 201 answer."""
-    response = requests.post(f"{server.url}/api/notes", json={"title": title}, timeout=10)
+    response = requests.post(
+        f"{server.url}/api/notes", json={"title": title}, timeout=10
+    )
     assert response.status_code == 201, response.text
     return response
 

@@ -146,7 +146,7 @@ def test_a_stalled_body_is_cut_off_while_other_addresses_are_served(
     address = ("127.0.0.1", proxy.port)
     head = (
         b"POST /api/notes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\nConnection: close\r\n\r\n{\"title\""
+        b'Content-Length: 100\r\nConnection: close\r\n\r\n{"title"'
     )
     with socket.create_connection(address, 0.1, ("127.0.0.22", 0)) as sock:
         sock.sendall(head)
