@@ -3,7 +3,10 @@
 gunicorn (gunicorn.conf.py defaults) on loopback with the embedded store; one server
 with Redis (HIT, /healthz), one without (MISS: every read goes to the store). wrk
 loads each in turn, for several rounds, and the medians of the rounds are compared.
-Run: `nox -s bench -- app`.
+Run: `nox -s bench -- app`. With BENCH_BASELINE=REF (a git ref, e.g. `main`), a third
+server runs REF's app from `git archive` with the same Redis, and its cached GET is
+measured in the same rounds, interleaved: the figures of a change side by side with
+the code before it, with the paired ratio per round.
 """
 
 from __future__ import annotations
@@ -13,19 +16,52 @@ import platform
 import re
 import shutil
 import statistics
+import subprocess  # nosec B404 # git archive of a fixed ref, for the baseline
 import sys
+import tarfile
 import tempfile
+from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 import requests
 
 from benchmarks.wrk import WrkRun, run_wrk
 from devstack import GunicornServer, RedisServer
+from devstack.gunicorn import ROOT
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 SEED_NOTES = 100
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+
+
+class CheckoutGunicorn(GunicornServer):
+    """gunicorn serving the app of another checkout (its own gunicorn.conf.py)."""
+
+    def __init__(self, checkout: Path, env: Mapping[str, str], log: Path) -> None:
+        super().__init__(env, workers=2, log_path=log)
+        self.checkout = checkout
+        self.config = checkout / "gunicorn.conf.py"
+
+    def workdir(self, folder: Path) -> Path:
+        # gunicorn puts its working directory first on sys.path: `app` is this one.
+        return self.checkout
+
+
+def export_ref(ref: str, into: Path) -> Path:
+    """The files of git ref `ref` of this repository, in `into`."""
+    archive = into / "baseline.tar"
+    subprocess.run(  # nosec B603 B607 # git from PATH, fixed argv
+        ["git", "archive", "--format=tar", f"--output={archive}", ref],
+        cwd=ROOT,
+        check=True,
+    )
+    checkout = into / "baseline"
+    with tarfile.open(archive) as tar:
+        tar.extractall(checkout, filter="data")
+    return checkout
 
 
 def seeded_note(base_url: str) -> str:
@@ -81,13 +117,29 @@ def measure(work: Path) -> dict[str, WrkRun]:
             workers=2,
             log_path=work / "uncached.log",
         )
-        with cached, uncached:
+        with cached, uncached, ExitStack() as stack:
             hit_id, miss_id = seeded_note(cached.url), seeded_note(uncached.url)
             targets = {
                 "healthz": f"{cached.url}/healthz",
                 "hit": f"{cached.url}/api/notes/{hit_id}",
                 "miss": f"{uncached.url}/api/notes/{miss_id}",
             }
+            if BASELINE:
+                baseline = stack.enter_context(
+                    CheckoutGunicorn(
+                        export_ref(BASELINE, work),
+                        {
+                            **quiet,
+                            "EMBEDDED_STORE_DIR": str(work / "baseline-db"),
+                            "REDIS_URL": redis.url,
+                            "CACHE_TTL_SECONDS": "3600",
+                        },
+                        work / "baseline.log",
+                    )
+                )
+                base_id = seeded_note(baseline.url)
+                targets["baseline"] = f"{baseline.url}/api/notes/{base_id}"
+                assert requests.get(targets["baseline"], timeout=5).ok
             assert requests.get(targets["hit"], timeout=5).ok  # warms the cache
             hit = requests.get(targets["hit"], timeout=5).headers["X-Cache"]
             miss = requests.get(targets["miss"], timeout=5).headers["X-Cache"]
@@ -98,7 +150,34 @@ def measure(work: Path) -> dict[str, WrkRun]:
                     runs[name].append(
                         run_wrk(url, seconds=SECONDS, connections=CONNECTIONS)
                     )
+    RUNS.update(runs)
     return {name: median(found) for name, found in runs.items()}
+
+
+# Every round's figures, for the paired comparison with the baseline.
+RUNS: dict[str, list[WrkRun]] = {}
+
+
+def print_baseline_comparison() -> None:
+    """The cached GET of BASELINE against this checkout's: medians and the median of
+    the per-round ratios (rounds interleave the targets, so pairs share conditions)."""
+    before, after = RUNS["baseline"], RUNS["hit"]
+    ratios = [new.rps / old.rps for old, new in zip(before, after, strict=True)]
+    p50_ratios = [new.p50_ms / old.p50_ms for old, new in zip(before, after, strict=True)]
+    print(f"\ncached GET, {BASELINE} vs this checkout, {len(ratios)} paired rounds:")
+    print("| code | requests/s (median) | p50 ms (median) |")
+    print("| --- | ---: | ---: |")
+    for label, runs in ((BASELINE, before), ("this checkout", after)):
+        summary = median(runs)
+        print(f"| {label} | {summary.rps:.0f} | {summary.p50_ms:.2f} |")
+    print(
+        f"paired throughput ratio (this / {BASELINE}): median "
+        f"{statistics.median(ratios):.3f}, rounds {[round(r, 3) for r in ratios]}"
+    )
+    print(
+        f"paired p50 ratio (this / {BASELINE}): median "
+        f"{statistics.median(p50_ratios):.3f}, rounds {[round(r, 3) for r in p50_ratios]}"
+    )
 
 
 def main() -> int:
@@ -132,6 +211,8 @@ def main() -> int:
         )
     print(f"\nHIT / MISS throughput: {hit.rps / miss.rps:.1f}x (goal >= 3x)")
     print(f"HIT / healthz throughput: {hit.rps / ceiling.rps:.0%} (goal >= 70 %)")
+    if BASELINE:
+        print_baseline_comparison()
     return 0
 
 
