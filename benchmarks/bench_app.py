@@ -162,8 +162,9 @@ def print_baseline_comparison() -> None:
     """The cached GET of BASELINE against this checkout's: medians and the median of
     the per-round ratios (rounds interleave the targets, so pairs share conditions)."""
     before, after = RUNS["baseline"], RUNS["hit"]
-    ratios = [new.rps / old.rps for old, new in zip(before, after, strict=True)]
-    p50_ratios = [new.p50_ms / old.p50_ms for old, new in zip(before, after, strict=True)]
+    pairs = list(zip(before, after, strict=True))
+    ratios = [new.rps / old.rps for old, new in pairs]
+    p50_ratios = [new.p50_ms / old.p50_ms for old, new in pairs]
     print(f"\ncached GET, {BASELINE} vs this checkout, {len(ratios)} paired rounds:")
     print("| code | requests/s (median) | p50 ms (median) |")
     print("| --- | ---: | ---: |")
@@ -172,11 +173,13 @@ def print_baseline_comparison() -> None:
         print(f"| {label} | {summary.rps:.0f} | {summary.p50_ms:.2f} |")
     print(
         f"paired throughput ratio (this / {BASELINE}): median "
-        f"{statistics.median(ratios):.3f}, rounds {[round(r, 3) for r in ratios]}"
+        f"{statistics.median(ratios):.3f}, "
+        f"rounds {[round(r, 3) for r in ratios]}"
     )
     print(
         f"paired p50 ratio (this / {BASELINE}): median "
-        f"{statistics.median(p50_ratios):.3f}, rounds {[round(r, 3) for r in p50_ratios]}"
+        f"{statistics.median(p50_ratios):.3f}, "
+        f"rounds {[round(r, 3) for r in p50_ratios]}"
     )
 
 
