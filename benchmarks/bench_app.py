@@ -3,10 +3,15 @@
 gunicorn (gunicorn.conf.py defaults) on loopback with the embedded store; one server
 with Redis (HIT, /healthz), one without (MISS: every read goes to the store). wrk
 loads each in turn, for several rounds, and the medians of the rounds are compared.
-Run: `nox -s bench -- app`. With BENCH_BASELINE=REF (a git ref, e.g. `main`), a third
-server runs REF's app from `git archive` with the same Redis, and its cached GET is
-measured in the same rounds, interleaved: the figures of a change side by side with
-the code before it, with the paired ratio per round.
+Then the ETag's own cost: the cached GET handled in this process (Flask's test client,
+the same Redis) with the ETag code and with it replaced by the plain response it
+replaced, in interleaved rounds, in CPU time per request (steadier than throughput on
+a shared machine), and the ETag code alone. Run: `nox -s bench -- app`.
+
+With BENCH_BASELINE=REF (a git ref, e.g. `main`), a third server runs REF's app from
+`git archive` with the same Redis, and its cached GET is measured in the same rounds:
+the figures of a change side by side with the code before it, with the paired ratio
+per round.
 """
 
 from __future__ import annotations
@@ -20,13 +25,19 @@ import subprocess  # nosec B404 # git archive of a fixed ref, for the baseline
 import sys
 import tarfile
 import tempfile
-from collections.abc import Mapping
-from contextlib import ExitStack
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from unittest import mock
 
+import flask
 import requests
+from flask import Request, Response
 
+from app import notes_routes, versions
 from benchmarks.wrk import WrkRun, run_wrk
+from app.factory import create_app
 from devstack import GunicornServer, RedisServer
 from devstack.gunicorn import ROOT
 
@@ -183,6 +194,102 @@ def print_baseline_comparison() -> None:
     )
 
 
+ETAG_REQUESTS = int(os.environ.get("BENCH_ETAG_REQUESTS", "2000"))
+
+
+def plain_note_response(body: bytes, status: int = 200) -> Response:
+    """What a note response was before ETags: the bytes, no ETag or Cache-Control."""
+    return Response(body, status=status, mimetype="application/json")
+
+
+def never_modified(request: Request, body: bytes) -> bool:
+    return False
+
+
+@contextmanager
+def without_etags(enabled: bool) -> Iterator[None]:
+    """The notes routes with their ETag code replaced by what it replaced."""
+    if not enabled:
+        yield
+        return
+    with mock.patch.object(notes_routes, "note_response", plain_note_response):
+        with mock.patch.object(notes_routes, "not_modified", never_modified):
+            yield
+
+
+def etag_cost(redis_url: str, work: Path) -> dict[str, list[float]]:
+    """CPU microseconds per cached GET, with and without the ETag code, per round."""
+    app = create_app(
+        {
+            "APP_ENV": "test",
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": redis_url,
+            "CACHE_TTL_SECONDS": "3600",
+            "EMBEDDED_STORE_DIR": str(work / "etag-db"),
+        }
+    )
+    client = app.test_client()
+    created = client.post("/api/notes", json={"title": "etag", "body": "x" * 200})
+    url = created.headers["Location"]
+    client.get(url)
+    assert client.get(url).headers["X-Cache"] == "HIT"
+    rounds: dict[str, list[float]] = {"with": [], "without": [], "alone": []}
+    body = client.get(url).data
+    with app.test_request_context(url, headers={"If-None-Match": '"x"'}):
+        for _ in range(2 * ROUNDS):
+            rounds["alone"].append(etag_code_alone(body))
+    for number in range(2 * ROUNDS):
+        order = ["with", "without"] if number % 2 == 0 else ["without", "with"]
+        for name in order:
+            with without_etags(name == "without"):
+                started = time.process_time()
+                for _ in range(ETAG_REQUESTS):
+                    client.get(url)
+                spent = time.process_time() - started
+            rounds[name].append(spent / ETAG_REQUESTS * 1e6)
+    return rounds
+
+
+def etag_code_alone(body: bytes) -> float:
+    """CPU microseconds of the ETag code a cached GET runs, minus the plain response
+    it replaced (in a request context that sends If-None-Match)."""
+    request = flask.request
+    started = time.process_time()
+    for _ in range(ETAG_REQUESTS):
+        response = versions.note_response(body)
+        versions.not_modified(request, body)
+    with_etag = time.process_time() - started
+    started = time.process_time()
+    for _ in range(ETAG_REQUESTS):
+        response = plain_note_response(body)
+    plain = time.process_time() - started
+    assert response.status_code == 200
+    return (with_etag - plain) / ETAG_REQUESTS * 1e6
+
+
+def print_etag_cost(rounds: dict[str, list[float]]) -> None:
+    """Medians and the paired ratio of the ETag's cost."""
+    ratios = [new / old for new, old in zip(rounds["with"], rounds["without"])]
+    print(
+        f"\nETag cost on a cached GET, in process (Flask test client, Redis HIT), "
+        f"{len(ratios)} interleaved rounds of {ETAG_REQUESTS} requests, CPU time:"
+    )
+    print("| code | CPU us per request (median) |")
+    print("| --- | ---: |")
+    for name in ("without", "with"):
+        print(f"| {name} the ETag | {statistics.median(rounds[name]):.1f} |")
+    alone = statistics.median(rounds["alone"])
+    share = alone / statistics.median(rounds["without"])
+    print(
+        f"the ETag code alone (digest, header, If-None-Match), median of "
+        f"{len(rounds['alone'])} rounds: {alone:.1f} us, {share:.2%} of a cached GET"
+    )
+    print(
+        f"paired ratio with / without: median {statistics.median(ratios):.3f}, "
+        f"rounds {[round(ratio, 3) for ratio in ratios]} (goal < 1.05)"
+    )
+
+
 def main() -> int:
     """Run the benchmark and print the figures as a Markdown table."""
     for binary, package in (("wrk", "wrk"), ("redis-server", "redis-server")):
@@ -194,6 +301,8 @@ def main() -> int:
             return 0
     with tempfile.TemporaryDirectory(prefix="bench-app-") as work:
         results = measure(Path(work))
+        with RedisServer() as redis:
+            etag_rounds = etag_cost(redis.url, Path(work))
     hit, miss, ceiling = results["hit"], results["miss"], results["healthz"]
     print(f"\nmachine: {machine()}")
     print(
@@ -216,6 +325,7 @@ def main() -> int:
     print(f"HIT / healthz throughput: {hit.rps / ceiling.rps:.0%} (goal >= 70 %)")
     if BASELINE:
         print_baseline_comparison()
+    print_etag_cost(etag_rounds)
     return 0
 
 
