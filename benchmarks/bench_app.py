@@ -26,6 +26,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -135,6 +136,7 @@ def measure(work: Path) -> dict[str, WrkRun]:
                 "hit": f"{cached.url}/api/notes/{hit_id}",
                 "miss": f"{uncached.url}/api/notes/{miss_id}",
             }
+            servers = {"healthz": cached, "hit": cached, "miss": uncached}
             if BASELINE:
                 baseline = stack.enter_context(
                     CheckoutGunicorn(
@@ -150,6 +152,7 @@ def measure(work: Path) -> dict[str, WrkRun]:
                 )
                 base_id = seeded_note(baseline.url)
                 targets["baseline"] = f"{baseline.url}/api/notes/{base_id}"
+                servers["baseline"] = baseline
                 assert requests.get(targets["baseline"], timeout=5).ok
             assert requests.get(targets["hit"], timeout=5).ok  # warms the cache
             hit = requests.get(targets["hit"], timeout=5).headers["X-Cache"]
@@ -158,15 +161,32 @@ def measure(work: Path) -> dict[str, WrkRun]:
             runs: dict[str, list[WrkRun]] = {name: [] for name in targets}
             for _ in range(ROUNDS):
                 for name, url in targets.items():
-                    runs[name].append(
-                        run_wrk(url, seconds=SECONDS, connections=CONNECTIONS)
-                    )
+                    server = servers[name]
+                    spent = server_cpu_seconds(server)
+                    run = run_wrk(url, seconds=SECONDS, connections=CONNECTIONS)
+                    spent = server_cpu_seconds(server) - spent
+                    runs[name].append(run)
+                    CPU_US[name].append(spent / (run.rps * SECONDS) * 1e6)
     RUNS.update(runs)
     return {name: median(found) for name, found in runs.items()}
 
 
 # Every round's figures, for the paired comparison with the baseline.
 RUNS: dict[str, list[WrkRun]] = {}
+# CPU microseconds the server (master and workers) spent per request, every round.
+CPU_US: dict[str, list[float]] = defaultdict(list)
+
+
+def server_cpu_seconds(server: GunicornServer) -> float:
+    """User + system CPU seconds of a gunicorn master and its workers so far."""
+    assert server.process is not None
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for pid in [master, *map(int, children)]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def print_baseline_comparison() -> None:
@@ -186,6 +206,13 @@ def print_baseline_comparison() -> None:
         f"paired throughput ratio (this / {BASELINE}): median "
         f"{statistics.median(ratios):.3f}, "
         f"rounds {[round(r, 3) for r in ratios]}"
+    )
+    cpu = [new / old for old, new in zip(CPU_US["baseline"], CPU_US["hit"])]
+    print(
+        f"server CPU per request: {BASELINE} "
+        f"{statistics.median(CPU_US['baseline']):.0f} us, this checkout "
+        f"{statistics.median(CPU_US['hit']):.0f} us (medians); paired ratio median "
+        f"{statistics.median(cpu):.3f}, rounds {[round(r, 3) for r in cpu]}"
     )
     print(
         f"paired p50 ratio (this / {BASELINE}): median "
