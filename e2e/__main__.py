@@ -28,6 +28,7 @@ from e2e.failed_deploys import (
     step_unready_after_swarm_rollback,
 )
 from e2e.nodes import stop_on_signals
+from e2e.operator import step_lock_and_rollback
 from e2e.scale import step_scale
 from e2e.scenario import (
     VERSION_A,
@@ -97,6 +98,7 @@ def steps() -> list[Step]:
         lambda url, figures: step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures),
         # After Swarm's rollback: its UpdateStatus must not fool the next deploy.
         lambda url, figures: step_unready_after_swarm_rollback(IMAGE_B, url, figures),
+        lambda url, figures: step_lock_and_rollback(IMAGE_B, url, figures),
         step_scale,
         step_nginx_change,
         lambda url, figures: step_partial_stack_deploy(IMAGE_A, url, figures),

@@ -70,30 +70,21 @@ def deploy_cli(
     files: tuple[str, ...] = GOOD_FILES,
     verify_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """`python -m deploy` as the GitHub deploy job runs it, the files in order.
 
-    `env` adds stack variables to this process's (e.g. an image for one service).
+    `env` adds stack variables to this process's (e.g. an image for one service);
+    `extra` adds arguments (e.g. --lock-wait).
     """
-    composes = [arg for name in files for arg in ("-c", name)]
     result = subprocess.run(  # nosec B603 - fixed argv
         [
-            sys.executable,
-            "-m",
-            "deploy",
-            "--stack",
-            STACK,
-            *composes,
+            *deploy_command("deploy", url, files, verify_timeout),
             "--image",
             image,
             "--version",
             version,
-            "--url",
-            url,
-            "--timeout",
-            str(TIMEOUT),
-            "--verify-timeout",
-            str(verify_timeout),
+            *extra,
         ],
         cwd=images.ROOT,
         env={**os.environ, **(env or {})},
@@ -103,6 +94,17 @@ def deploy_cli(
     )
     print(f"[e2e] deploy said:\n{result.stdout}{result.stderr}".rstrip(), flush=True)
     return result
+
+
+def deploy_command(
+    verb: str, url: str, files: tuple[str, ...] = GOOD_FILES, verify: float = 60
+) -> list[str]:
+    """`python -m deploy VERB` on the e2e's stack, its files and URL."""
+    composes = [arg for name in files for arg in ("-c", name)]
+    return [
+        sys.executable, "-m", "deploy", verb, "--stack", STACK, *composes,
+        "--url", url, "--timeout", str(TIMEOUT), "--verify-timeout", str(verify),
+    ]  # fmt: skip
 
 
 def replicas_report(version: str, url: str) -> None:
