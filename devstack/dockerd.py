@@ -30,11 +30,22 @@ def swarm_state() -> str:
     return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
+def unmount_under(root: Path) -> None:
+    """Lazily unmount what a dockerd left mounted under its root (overlays, netns)."""
+    mounts = [
+        line.split()[1]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1].startswith(f"{root}/")
+    ]
+    for mount in sorted(mounts, reverse=True):
+        run(["umount", "--lazy", mount], check=False)
+
+
 class Dockerd(ServiceProcess):
     """dockerd with its own data root, exec root and socket; DOCKER_HOST points at it.
 
     While it runs, DOCKER_HOST (in os.environ) is its socket; the previous value comes
-    back on stop.
+    back on stop. devstack.swarm_nodes runs one per node, in the node's namespaces.
     """
 
     name = "dockerd"
@@ -48,11 +59,11 @@ class Dockerd(ServiceProcess):
         self.previous_host: str | None = None
         self.had_bridge = False
 
-    def command(self, folder: Path) -> list[str]:
+    def flags(self, folder: Path) -> list[str]:
+        """The engine's roots, pidfile and socket in `folder`, and no default bridge."""
         # Short path (mkdtemp under /tmp): the exec root holds unix sockets, whose
         # paths are limited to 108 bytes.
         return [
-            self.binary,
             f"--data-root={folder / 'data'}",
             f"--exec-root={folder / 'exec'}",
             f"--pidfile={folder / 'dockerd.pid'}",
@@ -61,6 +72,9 @@ class Dockerd(ServiceProcess):
             # so this engine never competes for docker0 with another one.
             "--bridge=none",
         ]
+
+    def command(self, folder: Path) -> list[str]:
+        return [self.binary, *self.flags(folder)]
 
     def prepare(self, folder: Path) -> None:
         self.log_path = folder / "dockerd.log"
@@ -73,13 +87,7 @@ class Dockerd(ServiceProcess):
 
     def cleanup(self, folder: Path) -> None:
         """Release what a stopped dockerd leaves: mounts in its root, the gwbridge."""
-        mounts = [
-            line.split()[1]
-            for line in Path("/proc/mounts").read_text().splitlines()
-            if line.split()[1].startswith(f"{folder}/")
-        ]
-        for mount in sorted(mounts, reverse=True):
-            run(["umount", "--lazy", mount], check=False)
+        unmount_under(folder)
         super().cleanup(folder)
         if not self.had_bridge:
             ip = find_binary("ip", "iproute2")

@@ -136,14 +136,19 @@ class ServiceProcess(Service):
         """The service's environment; None inherits this process's."""
         return None
 
+    def make_folder(self) -> Path:
+        """Its fresh temporary folder (a subclass may place it elsewhere)."""
+        folder = Path(tempfile.mkdtemp(prefix=f"prework-{self.name}-"))
+        folder.chmod(0o711)  # as temporary_folder's, for unprivileged children
+        return folder
+
     def workdir(self, folder: Path) -> Path:
         """Where the process runs; its temporary folder unless a service says."""
         return folder
 
     def start(self) -> Self:
         """Start the service and return once `ready()`; StartFailed otherwise."""
-        folder = Path(tempfile.mkdtemp(prefix=f"prework-{self.name}-"))
-        folder.chmod(0o711)  # as temporary_folder's, for unprivileged children
+        folder = self.make_folder()
         self.folder = folder
         try:
             self.prepare(folder)
