@@ -7,9 +7,10 @@ data, exec root and socket in its temporary folder and makes no default bridge.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
-from typing import Self
+from typing import IO, Self
 
 from devstack.binaries import find_binary
 from devstack.commands import docker, run
@@ -17,6 +18,25 @@ from devstack.processes import Service, ServiceProcess
 
 # Swarm's bridge to the host for published ports and egress; made by dockerd on demand.
 GATEWAY_BRIDGE = "docker_gwbridge"
+# The machine's Docker lock: two engines in the host network namespace both want
+# docker_gwbridge and swarm's port 2377, so whoever starts one (the e2e, the rehearsal,
+# a benchmark) holds this lock while it runs. Engines in namespaces of their own
+# (devstack.swarm_nodes) need none. Don't wrap a run in `flock` on the same file too:
+# it takes the lock itself, and would wait for the wrapper forever.
+LOCK_VARIABLE = "PREWORK_DOCKER_LOCK"
+DEFAULT_LOCK = "/tmp/prework-docker.lock"  # nosec B108 - the machine's shared lock
+
+
+def take_docker_lock() -> IO[str]:
+    """Wait for the machine's Docker lock; it is held until the handle is closed."""
+    path = os.environ.get(LOCK_VARIABLE, DEFAULT_LOCK)
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"[devstack] waiting for the Docker lock {path}", flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 def engine_answers() -> bool:
@@ -58,6 +78,7 @@ class Dockerd(ServiceProcess):
         super().__init__()
         self.previous_host: str | None = None
         self.had_bridge = False
+        self.lock: IO[str] | None = None
 
     def flags(self, folder: Path) -> list[str]:
         """The engine's roots, pidfile and socket in `folder`, and no default bridge."""
@@ -77,6 +98,7 @@ class Dockerd(ServiceProcess):
         return [self.binary, *self.flags(folder)]
 
     def prepare(self, folder: Path) -> None:
+        self.lock = take_docker_lock()
         self.log_path = folder / "dockerd.log"
         self.had_bridge = Path("/sys/class/net", GATEWAY_BRIDGE).exists()
         self.previous_host = os.environ.get("DOCKER_HOST")
@@ -96,6 +118,9 @@ class Dockerd(ServiceProcess):
             os.environ.pop("DOCKER_HOST", None)
         else:
             os.environ["DOCKER_HOST"] = self.previous_host
+        if self.lock is not None:
+            self.lock.close()  # releases the Docker lock
+            self.lock = None
 
 
 class DockerEngine(Service):

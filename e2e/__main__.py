@@ -14,8 +14,8 @@ import time
 import traceback
 from collections.abc import Callable
 
-from devstack import CommandFailed, DockerEngine, MissingBinary, StartFailed
-from devstack import free_port
+from devstack import DockerEngine, free_port
+from devstack.harness import FAILURES, stop_on_signals
 from e2e import images
 from e2e.deploys import (
     remove_changed_template,
@@ -27,7 +27,6 @@ from e2e.failed_deploys import (
     step_partial_stack_deploy,
     step_unready_after_swarm_rollback,
 )
-from e2e.nodes import stop_on_signals
 from e2e.operator import step_lock_and_rollback
 from e2e.scale import step_scale
 from e2e.scenario import (
@@ -161,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             refuse_foreign_stack()
             base = build_images(figures)
             run_stack(base, own_engine, figures)
-    except (AssertionError, CommandFailed, MissingBinary, StartFailed) as error:
+    except FAILURES as error:
         traceback.print_exc()
         print(f"[e2e] FAILED: {error}", file=sys.stderr)
         return 1

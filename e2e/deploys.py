@@ -24,7 +24,7 @@ from e2e.scenario import (
     deploy_cli,
     replicas_report,
 )
-from e2e.stack import STACK, WEB
+from devstack.harness import STACK, WEB
 
 NGINX = f"{STACK}_nginx"
 EDGE = f"{STACK}_edge"

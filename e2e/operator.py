@@ -23,7 +23,7 @@ from e2e.scenario import (
     deploy_command,
     replicas_report,
 )
-from e2e.stack import STACK
+from devstack.harness import STACK
 
 
 def step_lock_and_rollback(image_b: str, base: str, figures: Figures) -> None:

@@ -21,11 +21,10 @@ from deploy.swarm import image_matches, service_spec, service_state
 from deploy.verify import unverified_replicas
 from nginx.render import read_template_env
 from devstack import docker, wait_until
+from devstack.harness import STACK, STORE_OVERLAY, WEB
 from e2e import images
 from e2e.load import LoadReport, SteadyLoad
 from e2e.stack import (
-    STACK,
-    WEB,
     app_answers,
     container_addresses,
     get,
@@ -45,9 +44,8 @@ STEADY_RATE = 8.0
 FLOOD_CLIENTS_ABOVE_BURST = 20
 FLOOD_REQUESTS_PER_CLIENT = 3
 TIMEOUT = 240.0
-# The e2e's store: the embedded one on a volume, chosen explicitly (no MongoDB runs
-# here); production's files alone point web at the unreachable MongoDB of the secret.
-STORE_OVERLAY = "docker-compose.embedded-store.yml"
+# Production's files with the embedded store; production's files alone point web at
+# the unreachable MongoDB of the secret.
 GOOD_FILES = ("docker-compose.yml", STORE_OVERLAY)
 
 
