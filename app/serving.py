@@ -59,14 +59,23 @@ class ServiceWorker(ThreadWorker):  # type: ignore[misc] # gunicorn has no type 
         util.write_error = write_json_error
         super().init_process()
 
-    def handle_request(self, req: Any, conn: Any) -> bool:
-        # gthread reads a body and writes a response on a blocking socket with no
-        # timeout: a client that stops mid-body (a chunk size it never fills, bare-LF
-        # chunk lines) held its thread forever, and a worker told to stop waited for
-        # that thread until the master killed it. Each read and write is bounded.
-        conn.sock.settimeout(self.client_timeout)
-        keepalive: bool = super().handle_request(req, conn)
-        return keepalive
+    def handle(self, conn: Any) -> Any:
+        # gthread reads a request and writes its response on a blocking socket with
+        # no timeout: a client that stops mid-request (a chunk size it never fills,
+        # bare-LF chunk lines) held its thread forever, and a worker told to stop
+        # waited for that thread until the master killed it. `handle` makes the
+        # socket blocking, then calls `conn.init()`: from there on (the request line,
+        # headers, body and the response) each read and write is bounded.
+        # Once per connection: a kept-alive one comes back here for each request.
+        if not getattr(conn, "bounded", False):
+            init = conn.init
+
+            def init_bounded() -> None:
+                init()
+                conn.sock.settimeout(self.client_timeout)
+
+            conn.init, conn.bounded = init_bounded, True
+        return super().handle(conn)
 
 
 def service_worker(client_timeout: float) -> type[ServiceWorker]:

@@ -39,9 +39,14 @@ def raw_reply(
     address = ("127.0.0.1", port)
     with socket.create_connection(address, timeout, (source, 0)) as sock:
         sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        return read_until_closed(sock)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Every byte the server sends on `sock` until it closes the connection."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
     return data
 
 
