@@ -173,16 +173,23 @@ class GitRepository:
         )
 
     def create_tag(self, name: str, message: str) -> None:
-        """An annotated tag at HEAD whose message is kept verbatim (`#` lines too)."""
-        self._git(
-            "tag",
-            "-a",
-            "--cleanup=verbatim",
-            "-m",
-            message,
-            name,
-            env=self._identity_env(),
-        )
+        """An annotated tag at HEAD whose message is kept verbatim (`#` lines too).
+
+        The message goes through a file: a first release over a long history
+        has notes far above the 128 KiB one argument may hold.
+        """
+        with tempfile.TemporaryDirectory(prefix="release-tag-") as folder:
+            path = Path(folder, "message")
+            path.write_text(message, encoding="utf-8")
+            self._git(
+                "tag",
+                "-a",
+                "--cleanup=verbatim",
+                "-F",
+                str(path),
+                name,
+                env=self._identity_env(),
+            )
 
     def has_tag(self, name: str) -> bool:
         """True when the tag exists."""
