@@ -36,6 +36,22 @@ class PushResult(Enum):
     MOVED = "moved"
 
 
+# A person's git config must not change what the tool's own git commands do:
+# a race loser fast-forwards even with merge.ff=false, the log stays parseable
+# with log.showSignature, a push carries only the release's refs. Signing and
+# hooks stay the user's: they are policy, not behaviour.
+CONFIG_OVERRIDES = (
+    "merge.ff=true",
+    "merge.autoStash=false",
+    "rerere.enabled=false",
+    "log.showSignature=false",
+    "color.ui=false",
+    "push.followTags=false",
+)
+_OVERRIDE_ARGS = tuple(arg for item in CONFIG_OVERRIDES for arg in ("-c", item))
+
+_GIT = ("git", *_OVERRIDE_ARGS)
+
 # Used only when git has no identity configured (a bare CI runner).
 FALLBACK_IDENTITY = {"name": "prework release", "email": "release@prework.invalid"}
 
@@ -48,6 +64,7 @@ class GitRepository:
             self._repo = Repo(root)
         except (InvalidGitRepositoryError, NoSuchPathError) as error:
             raise Refusal(f"{root} is not a git repository") from error
+        self._repo.git.set_persistent_git_options(c=list(CONFIG_OVERRIDES))
         self.root = root
         self._identity: dict[str, str] | None = None
 
@@ -142,7 +159,7 @@ class GitRepository:
     def file_at(self, revision: str, path: str) -> str | None:
         """A file's text at `revision`, or None when it has no such file."""
         status, out, _ = self._repo.git.execute(
-            ["git", "cat-file", "blob", f"{revision}:{path}"],
+            [*_GIT, "cat-file", "blob", f"{revision}:{path}"],
             with_exceptions=False,
             with_extended_output=True,
             strip_newline_in_stdout=False,
@@ -152,7 +169,7 @@ class GitRepository:
     def is_ignored(self, path: str) -> bool:
         """True when a .gitignore rule keeps `path` out of commits."""
         status = self._repo.git.execute(
-            ["git", "check-ignore", "-q", "--no-index", path],
+            [*_GIT, "check-ignore", "-q", "--no-index", path],
             with_exceptions=False,
             with_extended_output=True,
         )[0]
@@ -211,7 +228,7 @@ class GitRepository:
         if tag is not None:
             refspecs.append(f"refs/tags/{tag}:refs/tags/{tag}")
         status, out, err = self._repo.git.execute(
-            ["git", "push", "--atomic", "--porcelain", remote, *refspecs],
+            [*_GIT, "push", "--atomic", "--porcelain", remote, *refspecs],
             with_exceptions=False,
             with_extended_output=True,
         )
@@ -246,7 +263,7 @@ class GitRepository:
         self.fetch_branch(remote, branch)
         try:
             self._repo.git.merge(
-                "--no-edit", "--no-verify", tracking, env=self._identity_env()
+                "--ff", "--no-edit", "--no-verify", tracking, env=self._identity_env()
             )
         except GitCommandError as error:
             # A conflict leaves a merge to abort; a refused merge (unrelated
@@ -263,7 +280,7 @@ class GitRepository:
     def merge_tree(self, ours: str, theirs: str) -> tuple[str, list[str]]:
         """The merged tree of two commits (nothing touched) and its conflicted paths."""
         status, out, err = self._repo.git.execute(
-            ["git", "merge-tree", "--write-tree", "--name-only", "-z", ours, theirs],
+            [*_GIT, "merge-tree", "--write-tree", "--name-only", "-z", ours, theirs],
             with_exceptions=False,
             with_extended_output=True,
             strip_newline_in_stdout=False,
