@@ -51,6 +51,7 @@ CONFIG_OVERRIDES = (
 _OVERRIDE_ARGS = tuple(arg for item in CONFIG_OVERRIDES for arg in ("-c", item))
 
 _GIT = ("git", *_OVERRIDE_ARGS)
+OLDEST_GIT = (2, 38)
 
 # Used only when git has no identity configured (a bare CI runner).
 FALLBACK_IDENTITY = {"name": "prework release", "email": "release@prework.invalid"}
@@ -65,6 +66,13 @@ class GitRepository:
         except (InvalidGitRepositoryError, NoSuchPathError) as error:
             raise Refusal(f"{root} is not a git repository") from error
         self._repo.git.set_persistent_git_options(c=list(CONFIG_OVERRIDES))
+        found = self._repo.git.version_info
+        if found < OLDEST_GIT:
+            self._repo.close()
+            raise Refusal(
+                f"git {'.'.join(map(str, found))} found: the release tool needs git "
+                f"{'.'.join(map(str, OLDEST_GIT))} or newer (git merge-tree --write-tree)"
+            )
         self.root = root
         self._identity: dict[str, str] | None = None
 
@@ -274,8 +282,24 @@ class GitRepository:
             ) from error
 
     def fast_forward(self, commit: str) -> None:
-        """Move the checked-out branch, index and files forward to `commit`."""
-        self._git("merge", "-q", "--ff-only", commit)
+        """Move the checked-out branch, index and files forward to `commit`.
+
+        Untracked files in the way stop it before anything moves: they are named.
+        """
+        try:
+            self._repo.git.merge("-q", "--ff-only", commit)
+        except GitCommandError as error:
+            in_the_way = [
+                line.strip()
+                for line in str(error.stderr).splitlines()
+                if line.startswith("\t")
+            ]
+            if "untracked working tree files" in str(error.stderr) and in_the_way:
+                raise Refusal(
+                    f"untracked files in the way: {', '.join(in_the_way)}: "
+                    "move or remove them"
+                ) from error
+            raise ReleaseFailure(f"git merge failed: {_last_line(error)}") from error
 
     def merge_tree(self, ours: str, theirs: str) -> tuple[str, list[str]]:
         """The merged tree of two commits (nothing touched) and its conflicted paths."""
@@ -378,9 +402,13 @@ def _first_line(text: str) -> str:
 
 def _push_reason(stderr: str, reasons: list[str]) -> str:
     """The remote's own words (`remote: GH006: ...`), else git's per-ref reason."""
-    for line in stderr.splitlines():
-        if line.startswith("remote:") and line.removeprefix("remote:").strip():
-            return line.strip()
+    remote = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.startswith("remote:") and line.removeprefix("remote:").strip()
+    ]
+    if remote:
+        return " ".join(remote)
     useful = [r for r in reasons if not any(word in r for word in _ATOMIC)]
     if useful:
         return useful[0]

@@ -52,7 +52,10 @@ def _release_table(pyproject: Path) -> dict[str, object]:
         document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise Refusal(f"{pyproject}: not valid TOML ({error})") from error
-    table = document.get("tool", {}).get("release", {})
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise Refusal(f"{pyproject}: [tool] must be a table")
+    table = tool.get("release", {})
     if not isinstance(table, dict):
         raise Refusal(f"{pyproject}: [tool.release] must be a table")
     return table
