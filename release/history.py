@@ -23,9 +23,11 @@ SUBJECT = "\x1f"
 # pattern starts with a literal, which lets `re` skip ahead at C speed, and the
 # scans run only when a plain substring test says they can match.
 _SCOPE = r"(?:\([^()\r\n]+\))?"
-_BREAKING_HEADER = re.compile(rf"\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!: \S")
+_BREAKING_HEADER = re.compile(
+    rf"\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!:[ \t]+\S"
+)
 _BREAKING_FOOTER = re.compile(r"\nBREAKING[ -]CHANGE:")
-_FEATURE_HEADER = re.compile(rf"\x1f[^\S\n]*[Ff][Ee][Aa][Tt]{_SCOPE}!?: \S")
+_FEATURE_HEADER = re.compile(rf"\x1f[^\S\n]*[Ff][Ee][Aa][Tt]{_SCOPE}!?:[ \t]+\S")
 _RELEASE_SUBJECT = re.compile(r"\x1fchore\(release\): (\S+)")
 
 
@@ -41,6 +43,11 @@ class CommitLog:
     """The commits of one range, newest first, as git printed them."""
 
     def __init__(self, text: str) -> None:
+        # git puts one SUBJECT mark per record (and NUL cannot be in a message):
+        # any more were written into a message and must not read as a subject.
+        records = text.count("\0") + (0 if text.endswith("\0") else 1)
+        if text.count(SUBJECT) > records:
+            text = "\0".join(_unmarked(chunk) for chunk in text.split("\0"))
         self.text = text
 
     def __bool__(self) -> bool:
@@ -61,9 +68,10 @@ class CommitLog:
         """The highest bump a counted commit asks for; PATCH when none asks more.
 
         The release tool's own commits never ask for more than a patch, except
-        when a person wrote a footer into one; `_counted` skips those.
+        when a person wrote a footer into one; `_counted` skips those, and merge
+        commits, whose own title and footers are "anything else" (patch).
         """
-        if self._counted(_BREAKING_HEADER, "!: ") or self._counted(
+        if self._counted(_BREAKING_HEADER, "!:") or self._counted(
             _BREAKING_FOOTER, "\nBREAKING"
         ):
             return BumpLevel.MAJOR
@@ -90,9 +98,16 @@ class CommitLog:
         if needed not in self.text:
             return False
         for match in pattern.finditer(self.text):
-            if not self._is_own(match.start()):
+            position = match.start()
+            if not self._is_merge(position) and not self._is_own(position):
                 return True
         return False
+
+    def _is_merge(self, position: int) -> bool:
+        """True when the record around `position` has more than one parent."""
+        start = self._record_start(position)
+        header = self.text[start : self.text.index("\n", start + 1)]
+        return len(header.split()) > 2
 
     def _is_own(self, position: int) -> bool:
         """True when the record around `position` has the tool's title and trailer."""
@@ -114,6 +129,14 @@ class CommitLog:
         start = self._record_start(position)
         header = self.text[start : self.text.index("\n", start)]
         return header.strip().split(" ", 1)[0]
+
+
+def _unmarked(chunk: str) -> str:
+    """A record whose message's own SUBJECT bytes are made spaces (git's mark kept)."""
+    mark = chunk.find(SUBJECT) + 1
+    if mark == 0:
+        return chunk
+    return chunk[:mark] + chunk[mark:].replace(SUBJECT, " ")
 
 
 def _parse_record(chunk: str) -> CommitRecord | None:
