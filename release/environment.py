@@ -24,7 +24,7 @@ class CiEnvironment:
         return self.sha if self.github_actions and self.sha else None
 
     def check_output(self) -> None:
-        """Refuse, before anything is done, a GITHUB_OUTPUT that cannot be appended to."""
+        """Refuse, before doing anything, a GITHUB_OUTPUT in a missing folder."""
         if self.output is None:
             return
         if not self.output.parent.is_dir() or self.output.is_dir():

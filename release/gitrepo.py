@@ -70,8 +70,9 @@ class GitRepository:
         if found < OLDEST_GIT:
             self._repo.close()
             raise Refusal(
-                f"git {'.'.join(map(str, found))} found: the release tool needs git "
-                f"{'.'.join(map(str, OLDEST_GIT))} or newer (git merge-tree --write-tree)"
+                f"git {'.'.join(map(str, found))} found: the release tool needs "
+                f"git {'.'.join(map(str, OLDEST_GIT))} or newer "
+                "(git merge-tree --write-tree)"
             )
         self.root = root
         self._identity: dict[str, str] | None = None

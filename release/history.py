@@ -23,9 +23,7 @@ SUBJECT = "\x1f"
 # pattern starts with a literal, which lets `re` skip ahead at C speed, and the
 # scans run only when a plain substring test says they can match.
 _SCOPE = r"(?:\([^()\r\n]+\))?"
-_BREAKING_HEADER = re.compile(
-    rf"\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!:[ \t]+\S"
-)
+_BREAKING_HEADER = re.compile(rf"\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!:[ \t]+\S")
 _BREAKING_FOOTER = re.compile(r"\nBREAKING[ -]CHANGE:")
 _FEATURE_HEADER = re.compile(rf"\x1f[^\S\n]*[Ff][Ee][Aa][Tt]{_SCOPE}!?:[ \t]+\S")
 _RELEASE_SUBJECT = re.compile(r"\x1fchore\(release\): (\S+)")

@@ -34,7 +34,9 @@ def fast_import_commits(clone: Clone, messages: list[bytes]) -> None:
 
 def test_a_first_release_over_5000_commits_tags(project: Clone) -> None:
     """The tag message (every commit) is far above one argument's 128 KiB limit."""
-    messages = [f"fix: handle case {n} of the long history".encode() for n in range(5000)]
+    messages = [
+        f"fix: handle case {n} of the long history".encode() for n in range(5000)
+    ]
     fast_import_commits(project, messages)
     assert project.bump() == "0.1.1"
     notes = project.git("tag", "-l", "--format=%(contents)", "v0.1.1")

@@ -182,7 +182,9 @@ def test_a_race_loser_fast_forwards_whatever_the_user_config(
     assert finish(run_a) == version_b == ("0.1.1-dev.1" if branch == "dev" else "0.1.1")
     tip = git(origin, "rev-parse", f"refs/heads/{branch}")
     assert a.git("rev-parse", "HEAD") == tip
-    assert git(origin, "log", "-1", "--format=%s", tip) == f"chore(release): {version_b}"
+    assert (
+        git(origin, "log", "-1", "--format=%s", tip) == f"chore(release): {version_b}"
+    )
     assert git(origin, "tag", "--list").split() == (
         ["v0.1.0"] if branch == "dev" else ["v0.1.0", "v0.1.1"]
     )
