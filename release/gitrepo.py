@@ -12,7 +12,7 @@ from git import Repo
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from release.errors import Refusal, ReleaseFailure
-from release.history import LOG_FORMAT, CommitLog
+from release.history import LOG_FORMAT, CommitLog, decode_messages
 from release.ownership import CommitFacts, sync_tag
 
 # Why git rejects a ref when someone else pushed first: fetch, recompute, retry.
@@ -111,13 +111,18 @@ class GitRepository:
         try:
             # UTF-8 whatever i18n.commitEncoding says: a latin1 history reads right.
             output = self._repo.git.log(
-                "-z", "--encoding=UTF-8", LOG_FORMAT, revision, "--"
+                "-z",
+                "--encoding=UTF-8",
+                LOG_FORMAT,
+                revision,
+                "--",
+                stdout_as_string=False,
             )
         except GitCommandError as error:
             raise Refusal(
                 f"cannot read history {revision}: {_last_line(error)}"
             ) from error
-        return CommitLog(output)
+        return CommitLog(decode_messages(output))
 
     def commit_of(self, revision: str) -> str:
         """The commit sha a revision (branch, tag, HEAD) points at."""
@@ -141,7 +146,18 @@ class GitRepository:
     def commit_facts(self, revision: str, version_file: str) -> CommitFacts:
         """Parents, message, changed files and version file of one commit."""
         sha = self.commit_of(revision)
-        header = self._git("log", "-1", "--encoding=UTF-8", "--format=%P%n%B", sha)
+        try:
+            header = decode_messages(
+                self._repo.git.log(
+                    "-1",
+                    "--encoding=UTF-8",
+                    "--format=%P%n%B",
+                    sha,
+                    stdout_as_string=False,
+                )
+            )
+        except GitCommandError as error:
+            raise ReleaseFailure(f"git log failed: {_last_line(error)}") from error
         parents_line, _, message = header.partition("\n")
         parents = tuple(parents_line.split())
         # A merge lists nothing here (no combined diff): only bumps are checked.

@@ -129,6 +129,28 @@ class CommitLog:
         return header.strip().split(" ", 1)[0]
 
 
+def decode_messages(raw: bytes) -> str:
+    """git's output as text, whatever bytes the messages hold; never raises.
+
+    `git log --encoding=UTF-8` re-encodes every commit that names its encoding;
+    one that names none (or an unknown one) comes out as it was written. Those
+    records alone are read as cp1252, else latin-1 (which reads any byte).
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "\0".join(_decoded(record) for record in raw.split(b"\0"))
+
+
+def _decoded(record: bytes) -> str:
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return record.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return record.decode("latin-1")
+
+
 def _unmarked(chunk: str) -> str:
     """A record whose message's own SUBJECT bytes are made spaces (git's mark kept)."""
     mark = chunk.find(SUBJECT) + 1

@@ -41,3 +41,22 @@ def test_a_first_release_over_5000_commits_tags(project: Clone) -> None:
     assert project.bump() == "0.1.1"
     notes = project.git("tag", "-l", "--format=%(contents)", "v0.1.1")
     assert "handle case 0 of" in notes and "handle case 4999 of" in notes
+
+
+def test_latin1_messages_without_an_encoding_header_release(project: Clone) -> None:
+    fast_import_commits(
+        project,
+        [
+            "fix: caf\xe9 au lait".encode("latin1"),
+            "feat: se\xf1or M\xfcller".encode("latin1"),
+            b"fix: not text at all \xff\xfe\x80",
+            "docs: plain UTF-8 \u00e9".encode(),
+        ],
+    )
+    assert project.release("next").out == "0.2.0\n"
+    assert project.bump() == "0.2.0"
+    changelog = (project.path / "CHANGELOG.md").read_text(encoding="utf-8")
+    for text in ("caf\xe9 au lait", "se\xf1or M\xfcller", "not text at all", "\u00e9"):
+        assert text in changelog
+    notes = project.git("tag", "-l", "--format=%(contents)", "v0.2.0")
+    assert "caf\xe9 au lait" in notes
