@@ -79,6 +79,16 @@ class CommitLog:
 
     def released_versions(self) -> list[tuple[str, Version]]:
         """(sha, version) of every release commit that wrote a release `X.Y.Z`."""
+        return [(sha, v) for sha, v in self._own_versions() if v.is_release]
+
+    def built_versions(self) -> list[Version]:
+        """Every dev build the tool committed in the range, reverted or not."""
+        return [
+            version for _, version in self._own_versions() if not version.is_release
+        ]
+
+    def _own_versions(self) -> list[tuple[str, Version]]:
+        """(sha, version) of every commit of the tool's that wrote a version."""
         found: list[tuple[str, Version]] = []
         if SUBJECT + RELEASE_COMMIT_PREFIX not in self.text:
             return found
@@ -87,7 +97,7 @@ class CommitLog:
                 version = Version.parse(match[1])
             except MalformedVersion:
                 continue
-            if version.is_release and self._is_own(match.start()):
+            if self._is_own(match.start()):
                 found.append((self._record_sha(match.start()), version))
         return found
 

@@ -115,7 +115,9 @@ def plan(facts: Facts, settings: Settings) -> ReleasePlan:
         )
     level = facts.commits.bump_level()
     if role is BranchRole.DEV:
-        version = next_dev_version(current, facts.newest, level)
+        version = next_dev_version(
+            current, facts.newest, level, facts.commits.built_versions()
+        )
         return ReleasePlan(facts.branch, role, current, version)
     version = next_release_version(current, facts.newest, level, settings.tag_prefix)
     notes = render_section(str(version), facts.date, changelog_entries(facts.commits))

@@ -60,3 +60,14 @@ def test_latin1_messages_without_an_encoding_header_release(project: Clone) -> N
         assert text in changelog
     notes = project.git("tag", "-l", "--format=%(contents)", "v0.2.0")
     assert "caf\xe9 au lait" in notes
+
+
+def test_a_reverted_dev_build_never_reuses_its_version(dev: Clone) -> None:
+    dev.commit("fix: one")
+    assert dev.bump() == "0.1.1-dev.1"
+    dev.git("revert", "--no-edit", "HEAD")
+    assert dev.version == "0.1.0\n"
+    assert dev.bump() == "0.1.1-dev.2"
+    dev.git("revert", "--no-edit", "HEAD")  # a revert of the new one as well
+    dev.commit("fix: two")
+    assert dev.bump() == "0.1.1-dev.3"
