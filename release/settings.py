@@ -61,9 +61,13 @@ def _release_table(pyproject: Path) -> dict[str, object]:
     return table
 
 
+# A tag prefix may be empty: tags that are exactly a version (commitizen's `1.2.3`).
+_MAY_BE_EMPTY = {"tag-prefix"}
+
+
 def _string(pyproject: Path, table: dict[str, object], key: str, default: str) -> str:
     value = table.get(key, default)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or (not value and key not in _MAY_BE_EMPTY):
         raise Refusal(f"{pyproject}: [tool.release] {key} must be a non-empty string")
     return value
 

@@ -71,3 +71,19 @@ def test_a_reverted_dev_build_never_reuses_its_version(dev: Clone) -> None:
     dev.git("revert", "--no-edit", "HEAD")  # a revert of the new one as well
     dev.commit("fix: two")
     assert dev.bump() == "0.1.1-dev.3"
+
+
+def test_tags_without_a_prefix(project: Clone) -> None:
+    (project.path / "pyproject.toml").write_text('[tool.release]\ntag-prefix = ""\n')
+    project.git("add", "pyproject.toml")
+    project.commit("build: tags are bare versions, as commitizen makes them")
+    project.git("tag", "-d", "v0.1.0")
+    project.git("tag", "-a", "0.1.0", "-m", "release 0.1.0", "HEAD~1")
+    for look_alike in ("v9.0.0", "9.0.0-dev.1", "release-9.0.0", "09.0.0", "9.0"):
+        project.git("tag", look_alike)
+    project.commit("feat: one")
+    assert project.release("next", "--branch", "dev").out == "0.2.0-dev.1\n"
+    assert project.bump() == "0.2.0"
+    assert project.git("describe", "--exact-match") == "0.2.0"
+    project.commit("fix: two")
+    assert project.bump() == "0.2.1"
