@@ -76,6 +76,7 @@ def command_bump(args: argparse.Namespace, ci: CiEnvironment) -> int:
             "version": str(plan.version),
             "previous": str(plan.previous),
             "released": plan.released,
+            "latest": plan.latest,
             "changed": result.changed,
             "sha": result.sha,
         }

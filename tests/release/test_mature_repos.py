@@ -87,3 +87,38 @@ def test_tags_without_a_prefix(project: Clone) -> None:
     assert project.git("describe", "--exact-match") == "0.2.0"
     project.commit("fix: two")
     assert project.bump() == "0.2.1"
+
+
+def test_a_maintenance_branch_releases_within_its_line(
+    project: Clone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.commit("feat!: one")
+    assert project.bump() == "1.0.0"
+    project.git("branch", "release/1.x")
+    project.git("branch", "release/1.0.x")
+    project.commit("feat!: two")
+    assert project.bump() == "2.0.0"
+    output = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    project.checkout("release/1.x")
+    project.commit("fix: backported")
+    assert project.bump() == "1.0.1"
+    project.commit("feat: backported too")
+    assert project.bump() == "1.1.0"
+    assert "released=true\nlatest=false\n" in output.read_text()
+    assert project.tags() == ["v0.1.0", "v1.0.0", "v1.0.1", "v1.1.0", "v2.0.0"]
+    assert "## [1.1.0]" in project.changelog and "## [2.0.0]" not in project.changelog
+    project.commit("feat!: not in this line")
+    before = everything(project)
+    result = project.release("bump")
+    assert result.code == 2 and "outside the 1.x line" in result.err, result.err
+    assert everything(project) == before
+    project.checkout("release/1.0.x")
+    project.commit("feat: a minor is outside a 1.0.x line")
+    assert "outside the 1.0.x line" in project.release("bump").err
+    project.checkout("master")
+    project.commit("fix: on the newest line")
+    output.write_text("")
+    assert project.bump() == "2.0.1"
+    assert "latest=true" in output.read_text()
+    assert git(tmp_path / "work", "describe", "--tags", "--exact-match") == "v2.0.1"
