@@ -51,7 +51,9 @@ CONFIG_OVERRIDES = (
 _OVERRIDE_ARGS = tuple(arg for item in CONFIG_OVERRIDES for arg in ("-c", item))
 
 _GIT = ("git", *_OVERRIDE_ARGS)
-OLDEST_GIT = (2, 38)
+# `git merge-tree --write-tree` (sync) came with 2.38; the rest needs far less,
+# so only sync asks (`next` and `bump` run no extra process for it).
+MERGE_TREE_GIT = (2, 38)
 
 # Used only when git has no identity configured (a bare CI runner).
 FALLBACK_IDENTITY = {"name": "prework release", "email": "release@prework.invalid"}
@@ -66,14 +68,6 @@ class GitRepository:
         except (InvalidGitRepositoryError, NoSuchPathError) as error:
             raise Refusal(f"{root} is not a git repository") from error
         self._repo.git.set_persistent_git_options(c=list(CONFIG_OVERRIDES))
-        found = self._repo.git.version_info
-        if found < OLDEST_GIT:
-            self._repo.close()
-            raise Refusal(
-                f"git {'.'.join(map(str, found))} found: the release tool needs "
-                f"git {'.'.join(map(str, OLDEST_GIT))} or newer "
-                "(git merge-tree --write-tree)"
-            )
         self.root = root
         self._identity: dict[str, str] | None = None
 
@@ -320,6 +314,13 @@ class GitRepository:
 
     def merge_tree(self, ours: str, theirs: str) -> tuple[str, list[str]]:
         """The merged tree of two commits (nothing touched) and its conflicted paths."""
+        found = self._repo.git.version_info
+        if found < MERGE_TREE_GIT:
+            raise Refusal(
+                f"git {'.'.join(map(str, found))} found: sync needs git "
+                f"{'.'.join(map(str, MERGE_TREE_GIT))} or newer "
+                "(git merge-tree --write-tree)"
+            )
         status, out, err = self._repo.git.execute(
             [*_GIT, "merge-tree", "--write-tree", "--name-only", "-z", ours, theirs],
             with_exceptions=False,
@@ -328,8 +329,7 @@ class GitRepository:
         )
         if status not in (0, 1):
             raise ReleaseFailure(
-                f"git merge-tree failed (git 2.38 or newer needed): "
-                f"{_first_line(str(err)) or status}"
+                f"git merge-tree failed: {_first_line(str(err)) or status}"
             )
         tree, _, rest = str(out).partition("\0")
         conflicted = rest.split("\0\0", 1)[0].split("\0") if status == 1 else []

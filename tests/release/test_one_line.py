@@ -100,7 +100,11 @@ def test_an_untracked_file_in_the_way_of_sync_is_named(dev: Clone) -> None:
     assert (dev.path / "notes.txt").read_text() == "a person's own, untracked\n"
 
 
-def test_a_git_older_than_needed_is_named(project: Clone, tmp_path: Path) -> None:
+def test_a_git_older_than_needed_is_named(dev: Clone, tmp_path: Path) -> None:
+    dev.checkout("master")
+    dev.commit("fix: hotfix")
+    dev.bump()
+    dev.checkout("dev")
     real = shutil.which("git")
     assert real is not None
     folder = tmp_path / "old-git"
@@ -113,8 +117,10 @@ def test_a_git_older_than_needed_is_named(project: Clone, tmp_path: Path) -> Non
     )
     fake.chmod(0o755)
     path = f"{folder}:{Path(sys.executable).parent}:/usr/bin:/bin"
-    result = run_release_process(project.path, "next", env={"PATH": path})
-    assert_one_line(result, 2, "2.30.2", "2.38")
+    before = everything(dev)
+    result = run_release_process(dev.path, "sync", env={"PATH": path})
+    assert_one_line(result, 2, "git 2.30.2 found: sync needs git 2.38")
+    assert everything(dev) == before
 
 
 def test_a_failed_push_says_the_whole_remote_message(
