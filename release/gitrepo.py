@@ -260,7 +260,7 @@ class GitRepository:
         ]
         if not reasons:  # nothing was rejected: the push never got that far
             raise ReleaseFailure(
-                f"git push to {remote} failed: {_last_plain_line(str(err))}"
+                f"git push to {remote} failed: {_plain_text(str(err))}"
             )
         others = [r for r in reasons if not any(w in r for w in (*_MOVED, *_ATOMIC))]
         said = "\n".join(reasons) + "\n" + str(err)
@@ -406,10 +406,12 @@ def _last_line(error: GitCommandError) -> str:
     return lines[-1] if lines else str(error.status)
 
 
-def _last_plain_line(text: str) -> str:
+def _plain_text(text: str) -> str:
+    """git's whole message on one line, hints left out (its last line alone may be
+    "and the repository exists.")."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith("hint:")]
-    return lines[-1] if lines else "git push failed"
+    return " ".join(lines) if lines else "git push failed"
 
 
 def _first_line(text: str) -> str:

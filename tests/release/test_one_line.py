@@ -180,3 +180,11 @@ def test_a_symlinked_changelog_is_refused_and_nothing_is_dirty(dev: Clone) -> No
     assert_one_line(result, 2, "CHANGELOG.md", "symbolic link")
     assert everything(dev) == before
     assert dev.git("status", "--porcelain") == ""
+
+
+def test_a_push_that_never_reached_a_remote_says_all_git_said(dev: Clone) -> None:
+    dev.commit("fix: one")
+    before = everything(dev)
+    result = dev.release("bump", "--push", "--remote", "nowhere")
+    assert_one_line(result, 1, "'nowhere' does not appear", "repository exists")
+    assert everything(dev) == before
