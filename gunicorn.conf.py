@@ -12,6 +12,7 @@ from typing import Any
 # gunicorn puts its working directory (--chdir, by default the current one) on
 # sys.path before it reads this file, so `app` imports from the checkout or /app.
 from app.config import ConfigError, load_settings
+from app.serving import service_worker
 
 # Refuse bad settings once, in the master, in one line: workers would only respawn.
 try:
@@ -24,7 +25,9 @@ bind = [SETTINGS.server.bind]
 # 2 cores: two processes, a few threads each for requests waiting on Redis/MongoDB.
 workers = SETTINGS.server.workers
 threads = SETTINGS.server.threads
-worker_class = "gthread"
+# gthread, answering what gunicorn itself refuses in the service's JSON error shape
+# and cutting off a client idle for GUNICORN_CLIENT_TIMEOUT s mid-request.
+worker_class = service_worker(SETTINGS.server.client_timeout)
 timeout = 30
 # Requests in flight get 30 s after SIGTERM; the stack's stop_grace_period is longer.
 graceful_timeout = 30

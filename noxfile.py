@@ -160,6 +160,20 @@ def serve(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """Every ```sh block of README.md and docs/ run as written; every relative link.
+
+    The commands run in a fresh clone, from the virtual environment the README's
+    quickstart line makes there (tests/docs/plugin.py).
+    """
+    session.install("-e", ".", *group("release"), *group("docs"))
+    # `python -m`: the plugin is imported before pytest's own `pythonpath` applies.
+    plugin = ["-p", "tests.docs.plugin"]
+    documents = ["README.md", "docs"]
+    session.run("python", "-m", "pytest", *plugin, *documents, *session.posargs)
+
+
+@nox.session(default=False)
 def e2e(session: nox.Session) -> None:
     """A real single-node swarm: build, deploy, rolling update, rollback under load."""
     session.install("-e", ".", *group("test"))

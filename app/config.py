@@ -79,6 +79,8 @@ class ServerSettings:
     workers: int = 2
     threads: int = 4
     forwarded_allow_ips: str = "*"
+    # Seconds a request may go without the client sending or reading a byte.
+    client_timeout: int = 10
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ def read_server(environ: Mapping[str, str]) -> ServerSettings:
         workers=read_int(environ, "GUNICORN_WORKERS", 2, 1, 64),
         threads=read_int(environ, "GUNICORN_THREADS", 4, 1, 256),
         forwarded_allow_ips=environ.get("FORWARDED_ALLOW_IPS", "").strip() or "*",
+        client_timeout=read_int(environ, "GUNICORN_CLIENT_TIMEOUT", 10, 1, 300),
     )
 
 

@@ -16,12 +16,19 @@ RETRY_AFTER_SECONDS = 5
 # werkzeug's exception names are fine messages; these are the stable codes clients see.
 HTTP_CODES = {
     400: "bad_request",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
+    412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
+    417: "expectation_failed",
     422: "validation_failed",
+    431: "header_too_large",
     500: "internal_error",
+    501: "not_implemented",
     503: "unavailable",
 }
 
@@ -44,6 +51,16 @@ class ApiError(Exception):
         self.fields = dict(fields or {})
 
 
+def error_document(
+    code: str, message: str, fields: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The `error` member of every error body (also gunicorn's own, app/serving.py)."""
+    error: dict[str, object] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = dict(fields)
+    return error
+
+
 def error_response(
     status: int,
     code: str,
@@ -55,9 +72,7 @@ def error_response(
 ) -> Response:
     """The JSON error body every failure uses; `beside` adds members next to
     `error` (e.g. /readyz's checks)."""
-    error: dict[str, object] = {"code": code, "message": message}
-    if fields:
-        error["fields"] = dict(fields)
+    error = error_document(code, message, fields)
     response = jsonify({**(beside or {}), "error": error})
     response.status_code = status
     response.headers.update(headers or {})

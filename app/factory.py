@@ -17,6 +17,7 @@ from app.errors import register_error_handlers
 from app.observability import Metrics, configure_logging, install_request_hooks
 from app.services import EXTENSION, Services
 from app.store import StoreUnavailable, open_store
+from app.versions import default_cache_control
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOG = logging.getLogger("prework.app")
@@ -55,6 +56,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         TESTING=settings.app_env == "test",
         # Any other Host gets 400 (werkzeug's SecurityError) before routing.
         TRUSTED_HOSTS=list(settings.trusted_hosts or []) or None,
+        # OPTIONS is not part of the API (openapi.json): 405 with Allow, as any other
+        # method a route does not take, instead of Flask's empty 200 text/html.
+        PROVIDE_AUTOMATIC_OPTIONS=False,
     )
     # `//api//notes` would answer a 308 whose Location werkzeug builds from the
     # client's Host header; such paths are plain 404s instead.
@@ -74,6 +78,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         settings, store, cache, metrics, read_version(settings)
     )
     install_request_hooks(app, metrics)
+    app.after_request(default_cache_control)
     register_error_handlers(app)
     app.register_blueprint(service_routes.blueprint)
     app.register_blueprint(notes_routes.blueprint)

@@ -1,4 +1,5 @@
-"""The notes API: /api/notes, with GET by id read through the cache."""
+"""The notes API: /api/notes, with GET by id read through the cache, and versions
+(ETag, If-None-Match, If-Match: app/versions.py) on every note."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ import json
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from app.errors import ApiError
-from app.services import services
-from app.store import Note, is_note_id
+from app.services import Services, services
+from app.store import Note, NoteChanged, is_note_id
 from app.validation import encode_cursor, json_object_body, list_parameters, note_fields
+from app.versions import (
+    note_response,
+    not_modified,
+    precondition_failed,
+    require_match,
+)
 
 CACHE_HEADER = "X-Cache"
 blueprint = Blueprint("notes", __name__, url_prefix="/api/notes")
@@ -33,14 +40,15 @@ def note_json(note: Note) -> bytes:
 
 
 @blueprint.post("")
-def create_note() -> tuple[Response, int, dict[str, str]]:
-    """Create a note: 201 with Location."""
+def create_note() -> Response:
+    """Create a note: 201 with Location and its ETag."""
     fields = note_fields(json_object_body(request), partial=False)
     note = services().store.create(
         fields["title"], fields.get("body", ""), fields.get("tags", [])
     )
-    location = url_for("notes.get_note", note_id=note["id"])
-    return jsonify(note), 201, {"Location": location}
+    response = note_response(note_json(note), 201)
+    response.headers["Location"] = url_for("notes.get_note", note_id=note["id"])
+    return response
 
 
 @blueprint.get("")
@@ -55,7 +63,8 @@ def list_notes() -> Response:
 
 @blueprint.get("/<note_id>")
 def get_note(note_id: str) -> Response:
-    """One note, read through the cache (X-Cache: HIT, MISS or BYPASS)."""
+    """One note, read through the cache (X-Cache: HIT, MISS or BYPASS); 304 when
+    If-None-Match names its ETag."""
     checked_id(note_id)
     parts = services()
     read = parts.cache.get(note_id)
@@ -67,30 +76,55 @@ def get_note(note_id: str) -> Response:
             raise not_found(note_id)
         body = note_json(note)
         parts.cache.put(note_id, body, read)
-    response = Response(body, mimetype="application/json")
+    response = note_response(body)
+    if not_modified(request, body):
+        response.status_code = 304
+        response.set_data(b"")
     response.headers[CACHE_HEADER] = read.status.value
     return response
 
 
+def current_version(parts: Services, note_id: str) -> Note | None:
+    """The note as stored when If-Match applies to it (412 if it names another
+    version); None without If-Match."""
+    if "If-Match" not in request.headers:
+        return None
+    note = parts.store.get(note_id)
+    if note is None:
+        raise not_found(note_id)
+    require_match(request, note_json(note))
+    return note
+
+
 @blueprint.patch("/<note_id>")
 def update_note(note_id: str) -> Response:
-    """Change some fields of a note; the cached copy is dropped."""
+    """Change some fields of a note; with If-Match only if it is still that version
+    (else 412). The cached copy is dropped."""
     checked_id(note_id)
     changes = note_fields(json_object_body(request), partial=True)
     parts = services()
-    note = parts.store.update(note_id, changes)
+    version = current_version(parts, note_id)
+    try:
+        note = parts.store.update(note_id, changes, unchanged_since=version)
+    except NoteChanged:
+        raise precondition_failed() from None
     parts.cache.invalidate(note_id)
     if note is None:
         raise not_found(note_id)
-    return jsonify(note)
+    return note_response(note_json(note))
 
 
 @blueprint.delete("/<note_id>")
 def delete_note(note_id: str) -> tuple[str, int]:
-    """Delete a note: 204; the cached copy is dropped."""
+    """Delete a note: 204; with If-Match only if it is still that version (else
+    412). The cached copy is dropped."""
     checked_id(note_id)
     parts = services()
-    deleted = parts.store.delete(note_id)
+    version = current_version(parts, note_id)
+    try:
+        deleted = parts.store.delete(note_id, unchanged_since=version)
+    except NoteChanged:
+        raise precondition_failed() from None
     parts.cache.invalidate(note_id)
     if not deleted:
         raise not_found(note_id)

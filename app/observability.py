@@ -22,17 +22,30 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 REQUEST_ID_HEADER = "X-Request-ID"
-REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# The first member of the field when it is 1-64 of [A-Za-z0-9-]: several X-Request-ID
+# lines mean one list joined by commas (RFC 9110, 5.3), as nginx 1.23+ and gunicorn
+# join them; nginx 1.22 keeps the first line. The same pattern is in the nginx template.
+REQUEST_ID = re.compile(r"([A-Za-z0-9-]{1,64})[ \t]*(?:,|\Z)")
+# Methods counted under their own name; any other gets one label, so a client cannot
+# grow the metrics without bound.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+OTHER_METHOD = "other"
 ACCESS_LOG = logging.getLogger("prework.access")
 # Attributes every LogRecord has; anything else came in through `extra=`.
 RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def request_id_from(header: str | None) -> str:
-    """The proxy's request id when it is 1-64 chars of [A-Za-z0-9-], else a new one."""
-    if header and REQUEST_ID.fullmatch(header):
-        return header
-    return uuid.uuid4().hex
+    """The header's first member if it is 1-64 chars of [A-Za-z0-9-], else a new id."""
+    found = REQUEST_ID.match(header or "")
+    return found.group(1) if found else uuid.uuid4().hex
+
+
+def method_label(method: str) -> str:
+    """The method's metrics label: its name when known, else OTHER_METHOD."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 class JsonFormatter(logging.Formatter):
@@ -119,7 +132,9 @@ def finish_request(metrics: Metrics, response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = request_id
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
     route = request.url_rule.rule if request.url_rule else "unmatched"
-    metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+    metrics.requests.labels(
+        route, method_label(request.method), str(response.status_code)
+    ).inc()
     metrics.latency.labels(route).observe(elapsed)
     ACCESS_LOG.info(
         "request",

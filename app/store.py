@@ -19,6 +19,8 @@ from pymongo.errors import PyMongoError
 from app.config import MongoSettings
 
 NOTE_ID = re.compile(r"^[0-9a-f]{24}$")
+# Every stored field of a note but its id: equal in all of them means the same version.
+VERSIONED_FIELDS = ("title", "body", "tags", "created_at", "updated_at")
 
 
 class Note(TypedDict):
@@ -34,6 +36,10 @@ class Note(TypedDict):
 
 class StoreUnavailable(Exception):
     """The store did not answer (MongoDB down or unreachable); the client may retry."""
+
+
+class NoteChanged(Exception):
+    """A conditional write found the note changed since the version it was given."""
 
 
 class Collection(Protocol):
@@ -60,6 +66,16 @@ def now_iso() -> str:
 def is_note_id(text: str) -> bool:
     """True when `text` has the shape of a note id (24 lowercase hex digits)."""
     return bool(NOTE_ID.fullmatch(text))
+
+
+def version_filter(note_id: str, version: Note | None) -> dict[str, Any]:
+    """The query matching note `note_id`, and with `version` only while every stored
+    field still equals that version's."""
+    query: dict[str, Any] = {"_id": note_id}
+    if version is not None:
+        fields: Mapping[str, object] = version
+        query.update({name: fields[name] for name in VERSIONED_FIELDS})
+    return query
 
 
 def to_note(document: Mapping[str, Any]) -> Note:
@@ -130,20 +146,43 @@ class NotesStore:
             documents = list(notes.find(query).sort([("_id", DESCENDING)]).limit(limit))
         return [to_note(document) for document in documents]
 
-    def update(self, note_id: str, changes: Mapping[str, Any]) -> Note | None:
-        """Apply `changes` to a note and return it, or None when there is none."""
+    def update(
+        self,
+        note_id: str,
+        changes: Mapping[str, Any],
+        unchanged_since: Note | None = None,
+    ) -> Note | None:
+        """Apply `changes` to a note and return it, or None when there is none.
+
+        With `unchanged_since`, only if the note is still exactly that version, else
+        NoteChanged: the version is part of the update's filter, so the check and
+        the write are one atomic operation (MongoDB's, or the embedded store's lock).
+        """
         update = {"$set": {**changes, "updated_at": now_iso()}}
+        query = version_filter(note_id, unchanged_since)
         with self.collection(write=True) as notes:
-            if notes.update_one({"_id": note_id}, update).matched_count == 0:
-                return None
+            if notes.update_one(query, update).matched_count == 0:
+                return self._missed(notes, note_id, unchanged_since)
             document = notes.find_one({"_id": note_id})
         return to_note(document) if document else None
 
-    def delete(self, note_id: str) -> bool:
-        """Delete a note; True when there was one."""
+    def delete(self, note_id: str, unchanged_since: Note | None = None) -> bool:
+        """Delete a note; True when there was one. With `unchanged_since`, only if the
+        note is still exactly that version (atomically), else NoteChanged."""
+        query = version_filter(note_id, unchanged_since)
         with self.collection(write=True) as notes:
-            deleted: int = notes.delete_one({"_id": note_id}).deleted_count
+            deleted: int = notes.delete_one(query).deleted_count
+            if deleted == 0:
+                self._missed(notes, note_id, unchanged_since)
         return deleted == 1
+
+    @staticmethod
+    def _missed(notes: Collection, note_id: str, unchanged_since: Note | None) -> None:
+        """After a write matched nothing: NoteChanged when the note exists but is
+        another version, else None (there is no such note)."""
+        if unchanged_since is not None and notes.find_one({"_id": note_id}):
+            raise NoteChanged(note_id)
+        return None
 
 
 class MongoNotesStore(NotesStore):

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import ApiError
@@ -28,7 +29,20 @@ UNICODE_PROBLEM = "must be Unicode text (a lone surrogate is not)"
 
 
 def body_bytes(request: Request) -> bytes:
-    """The request body; 413 past MAX_BODY_BYTES whatever the framing.
+    """The request body: 413 past MAX_BODY_BYTES whatever the framing, 400 when its
+    framing is broken (a malformed chunk, a body cut short), 408 when the client
+    stops sending it (GUNICORN_CLIENT_TIMEOUT)."""
+    try:
+        return read_body(request)
+    except TimeoutError:
+        raise ApiError(408, "the request body was not received in time") from None
+    except (ParseException, OSError):
+        # gunicorn's chunk parser (ParseException) or a connection that ended early.
+        raise ApiError(400, "the request body is malformed or incomplete") from None
+
+
+def read_body(request: Request) -> bytes:
+    """The body as sent, up to one byte past MAX_BODY_BYTES.
 
     werkzeug stops reading a body without Content-Length (chunked) at the limit and
     returns what it read, so such a body is read here up to one byte past it.

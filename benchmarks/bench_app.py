@@ -3,7 +3,15 @@
 gunicorn (gunicorn.conf.py defaults) on loopback with the embedded store; one server
 with Redis (HIT, /healthz), one without (MISS: every read goes to the store). wrk
 loads each in turn, for several rounds, and the medians of the rounds are compared.
-Run: `nox -s bench -- app`.
+Then the ETag's own cost: the cached GET handled in this process (Flask's test client,
+the same Redis) with the ETag code and with it replaced by the plain response it
+replaced, in interleaved rounds, in CPU time per request (steadier than throughput on
+a shared machine), and the ETag code alone. Run: `nox -s bench -- app`.
+
+With BENCH_BASELINE=REF (a git ref, e.g. `main`), a third server runs REF's app from
+`git archive` with the same Redis, and its cached GET is measured in the same rounds:
+the figures of a change side by side with the code before it, with the paired ratio
+per round.
 """
 
 from __future__ import annotations
@@ -13,19 +21,59 @@ import platform
 import re
 import shutil
 import statistics
+import subprocess  # nosec B404 # git archive of a fixed ref, for the baseline
 import sys
+import tarfile
 import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from unittest import mock
 
+import flask
 import requests
+from flask import Request, Response
 
+from app import notes_routes, versions
 from benchmarks.wrk import WrkRun, run_wrk
+from app.factory import create_app
 from devstack import GunicornServer, RedisServer
+from devstack.gunicorn import ROOT
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 SEED_NOTES = 100
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+
+
+class CheckoutGunicorn(GunicornServer):
+    """gunicorn serving the app of another checkout (its own gunicorn.conf.py)."""
+
+    def __init__(self, checkout: Path, env: Mapping[str, str], log: Path) -> None:
+        super().__init__(env, workers=2, log_path=log)
+        self.checkout = checkout
+        self.config = checkout / "gunicorn.conf.py"
+
+    def workdir(self, folder: Path) -> Path:
+        # gunicorn puts its working directory first on sys.path: `app` is this one.
+        return self.checkout
+
+
+def export_ref(ref: str, into: Path) -> Path:
+    """The files of git ref `ref` of this repository, in `into`."""
+    archive = into / "baseline.tar"
+    subprocess.run(  # nosec B603 B607 # git from PATH, fixed argv
+        ["git", "archive", "--format=tar", f"--output={archive}", ref],
+        cwd=ROOT,
+        check=True,
+    )
+    checkout = into / "baseline"
+    with tarfile.open(archive) as tar:
+        tar.extractall(checkout, filter="data")
+    return checkout
 
 
 def seeded_note(base_url: str) -> str:
@@ -81,13 +129,31 @@ def measure(work: Path) -> dict[str, WrkRun]:
             workers=2,
             log_path=work / "uncached.log",
         )
-        with cached, uncached:
+        with cached, uncached, ExitStack() as stack:
             hit_id, miss_id = seeded_note(cached.url), seeded_note(uncached.url)
             targets = {
                 "healthz": f"{cached.url}/healthz",
                 "hit": f"{cached.url}/api/notes/{hit_id}",
                 "miss": f"{uncached.url}/api/notes/{miss_id}",
             }
+            servers = {"healthz": cached, "hit": cached, "miss": uncached}
+            if BASELINE:
+                baseline = stack.enter_context(
+                    CheckoutGunicorn(
+                        export_ref(BASELINE, work),
+                        {
+                            **quiet,
+                            "EMBEDDED_STORE_DIR": str(work / "baseline-db"),
+                            "REDIS_URL": redis.url,
+                            "CACHE_TTL_SECONDS": "3600",
+                        },
+                        work / "baseline.log",
+                    )
+                )
+                base_id = seeded_note(baseline.url)
+                targets["baseline"] = f"{baseline.url}/api/notes/{base_id}"
+                servers["baseline"] = baseline
+                assert requests.get(targets["baseline"], timeout=5).ok
             assert requests.get(targets["hit"], timeout=5).ok  # warms the cache
             hit = requests.get(targets["hit"], timeout=5).headers["X-Cache"]
             miss = requests.get(targets["miss"], timeout=5).headers["X-Cache"]
@@ -95,10 +161,160 @@ def measure(work: Path) -> dict[str, WrkRun]:
             runs: dict[str, list[WrkRun]] = {name: [] for name in targets}
             for _ in range(ROUNDS):
                 for name, url in targets.items():
-                    runs[name].append(
-                        run_wrk(url, seconds=SECONDS, connections=CONNECTIONS)
-                    )
+                    server = servers[name]
+                    spent = server_cpu_seconds(server)
+                    run = run_wrk(url, seconds=SECONDS, connections=CONNECTIONS)
+                    spent = server_cpu_seconds(server) - spent
+                    runs[name].append(run)
+                    CPU_US[name].append(spent / (run.rps * SECONDS) * 1e6)
+    RUNS.update(runs)
     return {name: median(found) for name, found in runs.items()}
+
+
+# Every round's figures, for the paired comparison with the baseline.
+RUNS: dict[str, list[WrkRun]] = {}
+# CPU microseconds the server (master and workers) spent per request, every round.
+CPU_US: dict[str, list[float]] = defaultdict(list)
+
+
+def server_cpu_seconds(server: GunicornServer) -> float:
+    """User + system CPU seconds of a gunicorn master and its workers so far."""
+    assert server.process is not None
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for pid in [master, *map(int, children)]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def print_baseline_comparison() -> None:
+    """The cached GET of BASELINE against this checkout's: medians and the median of
+    the per-round ratios (rounds interleave the targets, so pairs share conditions)."""
+    before, after = RUNS["baseline"], RUNS["hit"]
+    pairs = list(zip(before, after, strict=True))
+    ratios = [new.rps / old.rps for old, new in pairs]
+    p50_ratios = [new.p50_ms / old.p50_ms for old, new in pairs]
+    print(f"\ncached GET, {BASELINE} vs this checkout, {len(ratios)} paired rounds:")
+    print("| code | requests/s (median) | p50 ms (median) |")
+    print("| --- | ---: | ---: |")
+    for label, runs in ((BASELINE, before), ("this checkout", after)):
+        summary = median(runs)
+        print(f"| {label} | {summary.rps:.0f} | {summary.p50_ms:.2f} |")
+    print(
+        f"paired throughput ratio (this / {BASELINE}): median "
+        f"{statistics.median(ratios):.3f}, "
+        f"rounds {[round(r, 3) for r in ratios]}"
+    )
+    cpu = [new / old for old, new in zip(CPU_US["baseline"], CPU_US["hit"])]
+    print(
+        f"server CPU per request: {BASELINE} "
+        f"{statistics.median(CPU_US['baseline']):.0f} us, this checkout "
+        f"{statistics.median(CPU_US['hit']):.0f} us (medians); paired ratio median "
+        f"{statistics.median(cpu):.3f}, rounds {[round(r, 3) for r in cpu]}"
+    )
+    print(
+        f"paired p50 ratio (this / {BASELINE}): median "
+        f"{statistics.median(p50_ratios):.3f}, "
+        f"rounds {[round(r, 3) for r in p50_ratios]}"
+    )
+
+
+ETAG_REQUESTS = int(os.environ.get("BENCH_ETAG_REQUESTS", "2000"))
+
+
+def plain_note_response(body: bytes, status: int = 200) -> Response:
+    """What a note response was before ETags: the bytes, no ETag or Cache-Control."""
+    return Response(body, status=status, mimetype="application/json")
+
+
+def never_modified(request: Request, body: bytes) -> bool:
+    return False
+
+
+@contextmanager
+def without_etags(enabled: bool) -> Iterator[None]:
+    """The notes routes with their ETag code replaced by what it replaced."""
+    if not enabled:
+        yield
+        return
+    with mock.patch.object(notes_routes, "note_response", plain_note_response):
+        with mock.patch.object(notes_routes, "not_modified", never_modified):
+            yield
+
+
+def etag_cost(redis_url: str, work: Path) -> dict[str, list[float]]:
+    """CPU microseconds per cached GET, with and without the ETag code, per round."""
+    app = create_app(
+        {
+            "APP_ENV": "test",
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": redis_url,
+            "CACHE_TTL_SECONDS": "3600",
+            "EMBEDDED_STORE_DIR": str(work / "etag-db"),
+        }
+    )
+    client = app.test_client()
+    created = client.post("/api/notes", json={"title": "etag", "body": "x" * 200})
+    url = created.headers["Location"]
+    client.get(url)
+    assert client.get(url).headers["X-Cache"] == "HIT"
+    rounds: dict[str, list[float]] = {"with": [], "without": [], "alone": []}
+    body = client.get(url).data
+    with app.test_request_context(url, headers={"If-None-Match": '"x"'}):
+        for _ in range(2 * ROUNDS):
+            rounds["alone"].append(etag_code_alone(body))
+    for number in range(2 * ROUNDS):
+        order = ["with", "without"] if number % 2 == 0 else ["without", "with"]
+        for name in order:
+            with without_etags(name == "without"):
+                started = time.process_time()
+                for _ in range(ETAG_REQUESTS):
+                    client.get(url)
+                spent = time.process_time() - started
+            rounds[name].append(spent / ETAG_REQUESTS * 1e6)
+    return rounds
+
+
+def etag_code_alone(body: bytes) -> float:
+    """CPU microseconds of the ETag code a cached GET runs, minus the plain response
+    it replaced (in a request context that sends If-None-Match)."""
+    request = flask.request
+    started = time.process_time()
+    for _ in range(ETAG_REQUESTS):
+        response = versions.note_response(body)
+        versions.not_modified(request, body)
+    with_etag = time.process_time() - started
+    started = time.process_time()
+    for _ in range(ETAG_REQUESTS):
+        response = plain_note_response(body)
+    plain = time.process_time() - started
+    assert response.status_code == 200
+    return (with_etag - plain) / ETAG_REQUESTS * 1e6
+
+
+def print_etag_cost(rounds: dict[str, list[float]]) -> None:
+    """Medians and the paired ratio of the ETag's cost."""
+    ratios = [new / old for new, old in zip(rounds["with"], rounds["without"])]
+    print(
+        f"\nETag cost on a cached GET, in process (Flask test client, Redis HIT), "
+        f"{len(ratios)} interleaved rounds of {ETAG_REQUESTS} requests, CPU time:"
+    )
+    print("| code | CPU us per request (median) |")
+    print("| --- | ---: |")
+    for name in ("without", "with"):
+        print(f"| {name} the ETag | {statistics.median(rounds[name]):.1f} |")
+    alone = statistics.median(rounds["alone"])
+    share = alone / statistics.median(rounds["without"])
+    print(
+        f"the ETag code alone (digest, header, If-None-Match), median of "
+        f"{len(rounds['alone'])} rounds: {alone:.1f} us, {share:.2%} of a cached GET"
+    )
+    print(
+        f"paired ratio with / without: median {statistics.median(ratios):.3f}, "
+        f"rounds {[round(ratio, 3) for ratio in ratios]} (goal < 1.05)"
+    )
 
 
 def main() -> int:
@@ -112,6 +328,8 @@ def main() -> int:
             return 0
     with tempfile.TemporaryDirectory(prefix="bench-app-") as work:
         results = measure(Path(work))
+        with RedisServer() as redis:
+            etag_rounds = etag_cost(redis.url, Path(work))
     hit, miss, ceiling = results["hit"], results["miss"], results["healthz"]
     print(f"\nmachine: {machine()}")
     print(
@@ -132,6 +350,9 @@ def main() -> int:
         )
     print(f"\nHIT / MISS throughput: {hit.rps / miss.rps:.1f}x (goal >= 3x)")
     print(f"HIT / healthz throughput: {hit.rps / ceiling.rps:.0%} (goal >= 70 %)")
+    if BASELINE:
+        print_baseline_comparison()
+    print_etag_cost(etag_rounds)
     return 0
 
 

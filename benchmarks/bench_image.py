@@ -3,7 +3,7 @@
 Each CONTEXT (default: this checkout) is built with its own Dockerfile on the
 e2e's Python base: the official image when it can be pulled, else the Debian
 stand-in. Needs an engine: the one at DOCKER_HOST, else a dockerd of its own (root;
-take the shared lock: `flock /tmp/prework-docker.lock nox -s bench -- image`).
+it holds the machine's Docker lock while it runs, as devstack.dockerd's do).
 Run: `nox -s bench -- image`, or `python -m benchmarks.bench_image DIR...`.
 """
 

@@ -1,38 +1,32 @@
-"""CLI: deploy the stack with IMAGE as its web service; converge, verify, roll back."""
+"""CLI: deploy the stack with IMAGE as its web service; converge, verify, roll back.
+
+Verbs (`deploy` is the default, so `python -m deploy --stack ...` deploys):
+  deploy    the stack with --image at --version, under the stack's deploy lock
+  rollback  back to the previous verified deploy (or VERSION), verified like a deploy
+  history   the stack's last deploys: who, which version and image, when, outcome
+  lock      status | release: who holds the stack's deploy lock; break a stale one
+"""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import sys
-import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from deploy import placement, swarm
-from deploy.rollback import changed_services, roll_back_all
-from deploy.verify import unverified_replicas
+from deploy import history, lock, swarm
+from deploy.cancel import Cancelled, signals_cancel
+from deploy.sequence import VERIFIED, DeployFailed, deploy, describe_image
 
-NGINX_TEMPLATE = Path("nginx/templates/default.conf.template")
-# The nginx service's configs besides the template; one digest names them all.
-NGINX_UPSTREAM_WATCH = Path("nginx/upstream-watch.sh")
-# The edge's configs have a digest of their own, so that a change to nginx's template
-# leaves the edge (the published port) alone.
-CONFIG_DIGESTS = {
-    "NGINX_TEMPLATE_DIGEST": (NGINX_TEMPLATE, NGINX_UPSTREAM_WATCH),
-    "EDGE_TEMPLATE_DIGEST": (
-        Path("nginx/templates/edge.conf.template"),
-        NGINX_UPSTREAM_WATCH,
-    ),
-}
-POLL_INTERVAL = 1.0
 # The compose files when no --compose is given: this variable (the `production`
 # environment's DEPLOY_COMPOSE_FILES in CI), else the base file alone.
 COMPOSE_VARIABLE = "DEPLOY_COMPOSE_FILES"
 DEFAULT_COMPOSE = "docker-compose.yml"
 IMAGE = re.compile(r"^[^\s@]+(@sha256:[0-9a-f]{64})?$")
+VERBS = ("deploy", "rollback", "history", "lock")
+LIMIT = 3600.0
 
 
 class UsageError(Exception):
@@ -46,13 +40,8 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-class DeployFailed(Exception):
-    """The deploy did not reach a verified state."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI's arguments."""
-    parser = OneLineParser(prog="python -m deploy", description=__doc__)
+def add_stack_changing(parser: argparse.ArgumentParser) -> None:
+    """The arguments of the verbs that change the stack: deploy and rollback."""
     parser.add_argument("--stack", required=True, help="stack name, e.g. prework_stack")
     parser.add_argument(
         "-c",
@@ -60,14 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="a compose file; repeat in order, as `docker stack deploy -c a -c b` "
         f"(default: ${COMPOSE_VARIABLE}, space-separated, else {DEFAULT_COMPOSE})",
-    )
-    parser.add_argument(
-        "--image",
-        required=True,
-        help="web image, NAME:TAG@sha256:DIGEST (by digest) or NAME:TAG",
-    )
-    parser.add_argument(
-        "--version", required=True, help="version every replica must report"
     )
     parser.add_argument("--url", required=True, help="the stack's URL through nginx")
     parser.add_argument(
@@ -79,12 +60,70 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="seconds for every replica to answer ready once converged (default 60)",
     )
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for another deploy's lock (default 0: refuse at once)",
+    )
+    parser.add_argument(
+        "--actor", default=lock.default_actor(), help="who deploys (default: you)"
+    )
+    parser.add_argument(
+        "--message",
+        default=lock.default_message(),
+        help="why, kept with the lock and the record (default: the CI run's URL)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's arguments, one sub-parser per verb."""
+    parser = OneLineParser(
+        prog="python -m deploy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verbs = parser.add_subparsers(
+        dest="verb", required=True, parser_class=OneLineParser
+    )
+    run = verbs.add_parser("deploy", help="deploy --image at --version (the default)")
+    add_stack_changing(run)
+    run.add_argument(
+        "--image",
+        required=True,
+        help="web image, NAME:TAG@sha256:DIGEST (by digest) or NAME:TAG",
+    )
+    run.add_argument("--version", required=True, help="version every replica reports")
+    back = verbs.add_parser("rollback", help="back to a verified deploy of the history")
+    back.add_argument(
+        "target",
+        nargs="?",
+        metavar="VERSION",
+        help="a version from `history` (default: the one before the current)",
+    )
+    add_stack_changing(back)
+    past = verbs.add_parser("history", help="the stack's last deploys")
+    past.add_argument("--stack", required=True)
+    past.add_argument("--last", type=int, default=10, help="how many (default 10)")
+    held = verbs.add_parser("lock", help="status | release of the deploy lock")
+    held.add_argument("action", choices=["status", "release"])
+    held.add_argument("--stack", required=True)
     return parser
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    """Parsed and checked arguments; raises UsageError on bad input."""
-    args = build_parser().parse_args(argv)
+def check_limits(args: argparse.Namespace) -> None:
+    """Every time limit within its range; UsageError otherwise."""
+    for name in ("timeout", "verify_timeout", "lock_wait"):
+        value, waits = getattr(args, name), name == "lock_wait"  # 0: do not wait
+        if not (0 <= value if waits else 0 < value) or value > LIMIT:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} {value:g}: must be in {'[' if waits else '('}0, 3600]"
+            )
+
+
+def check_stack_changing(args: argparse.Namespace) -> None:
+    """The checks of deploy's and rollback's arguments; UsageError on bad input."""
     if not args.compose:
         args.compose = os.environ.get(COMPOSE_VARIABLE, "").split() or [DEFAULT_COMPOSE]
     for compose in args.compose:
@@ -92,193 +131,114 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             raise UsageError(f"--compose {compose}: no such file")
     if not args.url.startswith(("http://", "https://")):
         raise UsageError(f"--url {args.url}: must start with http:// or https://")
-    for name in ("timeout", "verify_timeout"):
-        if not 0 < getattr(args, name) <= 3600:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} {getattr(args, name):g}: must be in (0, 3600]")
-    for name in ("stack", "image", "version"):
-        if not getattr(args, name).strip():
-            raise UsageError(f"--{name}: must not be empty")
-    if not IMAGE.match(args.image):
-        raise UsageError(f"--image {args.image}: want NAME:TAG[@sha256:<64 hex>]")
+    check_limits(args)
+    if args.verb == "deploy":
+        for name in ("image", "version"):
+            if not getattr(args, name).strip():
+                raise UsageError(f"--{name}: must not be empty")
+        if not IMAGE.match(args.image):
+            raise UsageError(f"--image {args.image}: want NAME:TAG[@sha256:<64 hex>]")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parsed and checked arguments; raises UsageError on bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in VERBS and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "deploy")  # the verb-less form the workflows use
+    args = build_parser().parse_args(argv)
+    if not args.stack.strip():
+        raise UsageError("--stack: must not be empty")
+    if args.verb in ("deploy", "rollback"):
+        check_stack_changing(args)
+    if args.verb == "history" and args.last < 1:
+        raise UsageError(f"--last {args.last}: must be 1 or more")
     return args
 
 
-def deploy_environment(compose: Path, image: str) -> dict[str, str]:
-    """The environment docker-compose.yml reads: the web image and the config names."""
-    env = dict(os.environ, WEB_IMAGE=image)
-    for variable, (template, *others) in CONFIG_DIGESTS.items():
-        if not (compose.parent / template).is_file():
-            continue
-        # Swarm configs are immutable: a changed template (or watcher) gets new names.
-        digest = hashlib.sha256((compose.parent / template).read_bytes())
-        for other in others:
-            if (compose.parent / other).is_file():
-                digest.update((compose.parent / other).read_bytes())
-        env[variable] = digest.hexdigest()[:12]
-    return env
-
-
-def describe_image(image: str) -> str:
-    """The web image as deployed: tag and digest, or honestly, a tag only."""
-    name, _, digest = image.partition("@")
-    if digest:
-        return f"image {name}, digest {digest}"
-    local = swarm.local_image_id(name)
-    where = f"; the manager's local image id is {local}" if local else ""
-    return f"image {name}, no registry digest (deployed by tag{where})"
-
-
-def previous_update(service: str) -> str | None:
-    """When the service's last update started (None: no update, or no service)."""
-    try:
-        return swarm.service_state(service).update_started
-    except swarm.DockerError:
-        return None
-
-
-def wait_for_convergence(
-    service: str, image: str | None, before: str | None, timeout: float
-) -> swarm.ServiceState:
-    """Poll until every replica runs the spec (and `image`); else DeployFailed."""
-    deadline = time.monotonic() + timeout
-    last_error = "no state yet"
-    while time.monotonic() < deadline:
-        try:
-            state = swarm.service_state(service)
-        except swarm.DockerError as error:
-            last_error = str(error)
-        else:
-            fresh = state.update_started != before
-            if fresh and state.update_state in swarm.ROLLBACK_STATES:
-                raise DeployFailed(
-                    f"Swarm rolled {service}'s update back: {state.update_message}"
-                )
-            if fresh and state.update_state == "paused":
-                raise DeployFailed(f"{service}'s update paused: {state.update_message}")
-            matches = image is None or swarm.image_matches(state.image, image)
-            if matches and state.converged():
-                return state
-            last_error = f"update {state.update_state or 'pending'}"
-        time.sleep(POLL_INTERVAL)
-    raise DeployFailed(f"{service} did not converge in {timeout:g} s ({last_error})")
-
-
-def check_placement(specs: list[Any]) -> None:
-    """Every label constraint can be met; warn where several nodes carry one."""
-    errors, warnings = placement.placement_problems(
-        placement.label_constraints(specs), swarm.nodes()
-    )
-    for warning in warnings:
-        print(f"deploy: warning: {warning}", file=sys.stderr)
-    if errors:
-        raise DeployFailed("; ".join(errors))
-
-
-def warn_about_store(spec: Any) -> None:
-    """Say so when web runs outside APP_ENV=production (e.g. the embedded store)."""
-    env = spec["TaskTemplate"]["ContainerSpec"].get("Env") or []
-    for entry in env:
-        if entry.startswith("APP_ENV=") and entry != "APP_ENV=production":
-            print(
-                f"deploy: warning: {spec['Name']} runs with {entry} (the embedded "
-                "store of docker-compose.embedded-store.yml?): not for production",
-                file=sys.stderr,
-            )
-
-
-def converge_and_verify(
-    args: argparse.Namespace,
-    before: dict[str, swarm.Snapshot],
-    after: dict[str, swarm.Snapshot],
-    started: float,
-) -> int:
-    """Wait for every service of the stack, then for every web replica ready."""
-    web = f"{args.stack}_web"
-    if web not in after:
-        raise DeployFailed(f"the stack has no service {web}")
-    check_placement([snapshot.spec for snapshot in after.values()])
-    warn_about_store(after[web].spec)
-    for name in sorted(after):
-        image = args.image if name == web else None
-        # An update or rollback that started since `before` is this deploy's own.
-        previous = before[name].update_started if name in before else None
-        remaining = max(1.0, args.timeout - (time.monotonic() - started))
-        wait_for_convergence(name, image, previous, remaining)
-    hostnames = [t.hostname for t in swarm.service_state(web).running_tasks()]
-    missing = unverified_replicas(
-        args.url, hostnames, args.version, args.verify_timeout
-    )
-    if missing:
-        seen = ", ".join(f"{h}: {said}" for h, said in sorted(missing.items()))
-        raise DeployFailed(
-            f"replicas not ready at {args.version} through {args.url}: {seen}"
-        )
-    return len(hostnames)
-
-
-def stack_deploy(args: argparse.Namespace) -> str | None:
-    """`docker stack deploy`; its error message, or None when it succeeded."""
-    env = deploy_environment(Path(args.compose[0]), args.image)
-    try:
-        swarm.stack_deploy(args.stack, args.compose, env)
-    except swarm.DockerError as error:
-        return str(error)
-    return None
-
-
-def deploy(args: argparse.Namespace) -> None:
-    """Deploy, converge and verify; on failure roll back what this deploy changed."""
-    started = time.monotonic()
+def run_deploy(args: argparse.Namespace) -> int:
+    """A deploy under the stack's lock, recorded in its history however it ends."""
     print(f"deploy: {describe_image(args.image)}; files {' '.join(args.compose)}")
-    labelled = placement.label_single_node()
-    if labelled:
-        print(f"deploy: {labelled}")
-    before = swarm.stack_snapshots(args.stack)
-    failure = stack_deploy(args)
-    # Read even after a failed `docker stack deploy`: it may have updated some services.
-    after = swarm.stack_snapshots(args.stack)
-    changed = changed_services(before, after)
-    try:
-        if failure is not None:
-            raise DeployFailed(failure)
-        count = converge_and_verify(args, before, after, started)
-    except (DeployFailed, swarm.DockerError) as error:
-        raise DeployFailed(undo(str(error), changed, before, args.timeout)) from error
-    created = sorted(set(after) - set(before))
-    what = ", ".join(changed) if changed else "nothing"
-    if created:
-        what += f"; created: {', '.join(created)}"
-    elif not changed:
-        what += " (a re-run)"
+    holder = lock.Holder(args.actor, args.version, args.message, lock.utc_now())
+    with lock.held(args.stack, holder, args.lock_wait):
+        outcome = "failed"
+        try:
+            deploy(args)
+            outcome = VERIFIED
+        except DeployFailed as error:
+            outcome = error.outcome
+            raise
+        finally:
+            record = history.Record(
+                args.actor,
+                args.version,
+                args.image,
+                holder.since,
+                lock.utc_now(),
+                outcome,
+                args.message,
+            )
+            try:
+                history.write(args.stack, record)
+            except swarm.DockerError as error:
+                print(f"deploy: warning: no history record: {error}", file=sys.stderr)
+    return 0
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    """A deploy of an earlier verified record's image and version."""
+    target = history.rollback_target(history.records(args.stack), args.target)
     print(
-        f"{args.stack}_web: {count} replicas ready at {args.version} through "
-        f"{args.url}; changed: {what}"
+        f"deploy: rollback to {target.version} ({target.image}), deployed "
+        f"{target.finished} by {target.actor}"
     )
+    args.image, args.version = target.image, target.version
+    args.message = args.message or f"rollback to {target.version}"
+    return run_deploy(args)
 
 
-def undo(
-    reason: str, changed: list[str], before: dict[str, swarm.Snapshot], timeout: float
-) -> str:
-    """Roll back the services this deploy changed; the whole failure message."""
-    if not changed:
-        return f"{reason}; this deploy changed no existing service: none rolled back"
-    failures = roll_back_all(changed, before, timeout)
-    if failures:
-        return f"{reason}; and the rollback failed: {'; '.join(failures)}"
-    return f"{reason}; rolled back: {', '.join(changed)}"
+def run_history(args: argparse.Namespace) -> int:
+    """Print the newest records."""
+    found = history.records(args.stack)
+    if not found:
+        print(f"no deploy of {args.stack} recorded")
+    for record in found[: args.last]:
+        print(record.line())
+    return 0
+
+
+def run_lock(args: argparse.Namespace) -> int:
+    """Say who holds the lock, or release it (a stale one, named as it goes)."""
+    if args.action == "status":
+        holder = lock.current_holder(args.stack)
+    else:
+        holder = lock.release(args.stack)
+    if holder is None:
+        print(f"the deploy lock of {args.stack} is free")
+    else:
+        verb = "held" if args.action == "status" else "released, it was held"
+        print(f"the deploy lock of {args.stack} is {verb} by {holder.describe()}")
+    return 0
+
+
+COMMANDS = {
+    "deploy": run_deploy,
+    "rollback": run_rollback,
+    "history": run_history,
+    "lock": run_lock,
+}
+FAILURES = (DeployFailed, swarm.DockerError, lock.LockHeld, history.NoTarget, Cancelled)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: 0 verified, 1 failed (reason on stderr), 2 bad input."""
+    """Entry point: 0 done, 1 failed (reason on stderr), 2 bad input."""
     try:
         args = parse(argv)
     except UsageError as error:
         print(f"deploy: error: {error}", file=sys.stderr)
         return 2
     try:
-        deploy(args)
-    except (DeployFailed, swarm.DockerError) as error:
+        with signals_cancel():
+            return COMMANDS[args.verb](args)
+    except FAILURES as error:
         print(f"deploy: failed: {error}", file=sys.stderr)
         return 1
-    return 0

@@ -5,12 +5,13 @@ Everything goes through the `docker` client, so DOCKER_HOST (also ssh://) is hon
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess  # nosec B404  # runs the docker client with fixed argv lists
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 ROLLBACK_STATES = frozenset(
     {"rollback_started", "rollback_paused", "rollback_completed"}
@@ -24,16 +25,39 @@ class DockerError(RuntimeError):
     """A docker command failed; the message is its last line of stderr."""
 
 
-def docker(*args: str, env: Mapping[str, str] | None = None) -> str:
-    """Run `docker ARGS` and return its stdout; raise DockerError on failure."""
+class Runner(Protocol):
+    """Runs `docker ARGV` (stdin as text, env or the process's own); its result."""
+
+    def __call__(
+        self, argv: list[str], env: Mapping[str, str] | None, stdin: str | None
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+def run_docker_client(
+    argv: list[str], env: Mapping[str, str] | None, stdin: str | None
+) -> subprocess.CompletedProcess[str]:
+    """The real docker client (honours DOCKER_HOST, also ssh://)."""
     executable = shutil.which("docker") or "docker"
-    result = subprocess.run(  # nosec B603  # argv list, no shell
-        [executable, *args],
+    return subprocess.run(  # nosec B603  # argv list, no shell
+        [executable, *argv],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
         env=dict(env) if env is not None else None,
     )
+
+
+# Every swarm call of the deploy goes through this one runner, so that a test can run
+# the whole sequence against a stand-in engine (tests/test_deploy_sequence.py).
+runner: Runner = run_docker_client
+
+
+def docker(
+    *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None
+) -> str:
+    """Run `docker ARGS` and return its stdout; raise DockerError on failure."""
+    result = runner(list(args), env, stdin)
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
         raise DockerError(f"docker {args[0]} {args[1]}: {lines[-1]}")
@@ -215,3 +239,38 @@ def local_image_id(image: str) -> str | None:
         return docker("image", "inspect", "--format", "{{.Id}}", image).strip()
     except DockerError:
         return None
+
+
+def create_config(name: str, labels: Mapping[str, str], data: str) -> None:
+    """`docker config create`: atomic, it fails when `name` exists (DockerError)."""
+    args = [arg for k, v in labels.items() for arg in ("--label", f"{k}={v}")]
+    docker("config", "create", *args, name, "-", stdin=data)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A Swarm config: its name, labels and data (text)."""
+
+    name: str
+    labels: Mapping[str, str]
+    data: str
+
+
+def configs_labelled(label: str, value: str) -> list[Config]:
+    """Every config carrying `label=value`, in no particular order."""
+    ids = docker("config", "ls", "-q", "--filter", f"label={label}={value}").split()
+    if not ids:
+        return []
+    return [
+        Config(
+            raw["Spec"]["Name"],
+            raw["Spec"].get("Labels") or {},
+            base64.b64decode(raw["Spec"].get("Data") or "").decode(),
+        )
+        for raw in json.loads(docker("config", "inspect", *ids))
+    ]
+
+
+def remove_config(name: str) -> None:
+    """`docker config rm NAME`."""
+    docker("config", "rm", name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess  # nosec B404 # runs docker and other fixed tools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -16,21 +16,28 @@ def run(
     *,
     stdin: str | None = None,
     cwd: Path | None = None,
-    timeout: float = 600.0,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 600.0,
     check: bool = True,
+    capture: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run argv, capturing text; raise CommandFailed when it fails and `check`."""
+    """Run argv, capturing text; raise CommandFailed when it fails and `check`.
+
+    `capture=False` leaves its output on this process's terminal (a foreground run).
+    """
     result = subprocess.run(  # nosec B603 # argv lists built by the callers
         list(argv),
         input=stdin,
         cwd=cwd,
-        capture_output=True,
+        env=dict(env) if env is not None else None,
+        capture_output=capture,
         text=True,
         timeout=timeout,
         check=False,
     )
     if check and result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+        said = (result.stdout or "") + (result.stderr or "")
+        tail = "\n".join(said.strip().splitlines()[-20:])
         raise CommandFailed(
             f"{' '.join(argv[:4])} ... exited {result.returncode}:\n{tail}"
         )

@@ -7,9 +7,10 @@ data, exec root and socket in its temporary folder and makes no default bridge.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
-from typing import Self
+from typing import IO, Self
 
 from devstack.binaries import find_binary
 from devstack.commands import docker, run
@@ -17,6 +18,25 @@ from devstack.processes import Service, ServiceProcess
 
 # Swarm's bridge to the host for published ports and egress; made by dockerd on demand.
 GATEWAY_BRIDGE = "docker_gwbridge"
+# The machine's Docker lock: two engines in the host network namespace both want
+# docker_gwbridge and swarm's port 2377, so whoever starts one (the e2e, the rehearsal,
+# a benchmark) holds this lock while it runs. Engines in namespaces of their own
+# (devstack.swarm_nodes) need none. Don't wrap a run in `flock` on the same file too:
+# it takes the lock itself, and would wait for the wrapper forever.
+LOCK_VARIABLE = "PREWORK_DOCKER_LOCK"
+DEFAULT_LOCK = "/tmp/prework-docker.lock"  # nosec B108 - the machine's shared lock
+
+
+def take_docker_lock() -> IO[str]:
+    """Wait for the machine's Docker lock; it is held until the handle is closed."""
+    path = os.environ.get(LOCK_VARIABLE, DEFAULT_LOCK)
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"[devstack] waiting for the Docker lock {path}", flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 def engine_answers() -> bool:
@@ -30,11 +50,22 @@ def swarm_state() -> str:
     return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
+def unmount_under(root: Path) -> None:
+    """Lazily unmount what a dockerd left mounted under its root (overlays, netns)."""
+    mounts = [
+        line.split()[1]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1].startswith(f"{root}/")
+    ]
+    for mount in sorted(mounts, reverse=True):
+        run(["umount", "--lazy", mount], check=False)
+
+
 class Dockerd(ServiceProcess):
     """dockerd with its own data root, exec root and socket; DOCKER_HOST points at it.
 
     While it runs, DOCKER_HOST (in os.environ) is its socket; the previous value comes
-    back on stop.
+    back on stop. devstack.swarm_nodes runs one per node, in the node's namespaces.
     """
 
     name = "dockerd"
@@ -47,12 +78,13 @@ class Dockerd(ServiceProcess):
         super().__init__()
         self.previous_host: str | None = None
         self.had_bridge = False
+        self.lock: IO[str] | None = None
 
-    def command(self, folder: Path) -> list[str]:
+    def flags(self, folder: Path) -> list[str]:
+        """The engine's roots, pidfile and socket in `folder`, and no default bridge."""
         # Short path (mkdtemp under /tmp): the exec root holds unix sockets, whose
         # paths are limited to 108 bytes.
         return [
-            self.binary,
             f"--data-root={folder / 'data'}",
             f"--exec-root={folder / 'exec'}",
             f"--pidfile={folder / 'dockerd.pid'}",
@@ -62,7 +94,11 @@ class Dockerd(ServiceProcess):
             "--bridge=none",
         ]
 
+    def command(self, folder: Path) -> list[str]:
+        return [self.binary, *self.flags(folder)]
+
     def prepare(self, folder: Path) -> None:
+        self.lock = take_docker_lock()
         self.log_path = folder / "dockerd.log"
         self.had_bridge = Path("/sys/class/net", GATEWAY_BRIDGE).exists()
         self.previous_host = os.environ.get("DOCKER_HOST")
@@ -73,13 +109,7 @@ class Dockerd(ServiceProcess):
 
     def cleanup(self, folder: Path) -> None:
         """Release what a stopped dockerd leaves: mounts in its root, the gwbridge."""
-        mounts = [
-            line.split()[1]
-            for line in Path("/proc/mounts").read_text().splitlines()
-            if line.split()[1].startswith(f"{folder}/")
-        ]
-        for mount in sorted(mounts, reverse=True):
-            run(["umount", "--lazy", mount], check=False)
+        unmount_under(folder)
         super().cleanup(folder)
         if not self.had_bridge:
             ip = find_binary("ip", "iproute2")
@@ -88,6 +118,9 @@ class Dockerd(ServiceProcess):
             os.environ.pop("DOCKER_HOST", None)
         else:
             os.environ["DOCKER_HOST"] = self.previous_host
+        if self.lock is not None:
+            self.lock.close()  # releases the Docker lock
+            self.lock = None
 
 
 class DockerEngine(Service):

@@ -7,10 +7,10 @@ equal to what NGINX_UPSTREAM_HOST resolves to.
 
 from __future__ import annotations
 
-import subprocess  # nosec B404 # runs `nginx -V`
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from devstack.commands import run
 from devstack.binaries import MissingBinary
 from devstack.nginx import WatchedNginx, write_servers
 from devstack.ports import LOOPBACK
@@ -23,9 +23,7 @@ DEBIAN_STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 
 def stream_modules(binary: str) -> str:
     """The `modules.conf` text this nginx needs for `stream`, or MissingBinary."""
-    built = subprocess.run(  # nosec B603 # fixed argv and no shell
-        [binary, "-V"], capture_output=True, text=True, check=False
-    ).stderr
+    built = run([binary, "-V"], check=False).stderr
     if "--with-stream=dynamic" not in built:
         return ""
     if not DEBIAN_STREAM_MODULE.is_file():

@@ -9,11 +9,11 @@ exception, and its exit status is this program's.
 from __future__ import annotations
 
 import argparse
-import subprocess  # nosec B404 # runs schemathesis
 import sys
 import tempfile
 from pathlib import Path
 
+from devstack.commands import run
 from devstack.binaries import MissingBinary
 from devstack.gunicorn import ROOT, GunicornServer
 from devstack.processes import StartFailed
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                 ) as app,
             ):
                 command = [*schemathesis_argv(app.url, examples, seconds), *extra]
-                return subprocess.run(  # nosec B603 # fixed argv, loopback only
-                    command, cwd=work, check=False
+                return run(
+                    command, cwd=Path(work), check=False, timeout=None, capture=False
                 ).returncode
         except (MissingBinary, StartFailed) as error:
             print(error, file=sys.stderr)

@@ -12,12 +12,12 @@ import base64
 import getpass
 import os
 import re
-import subprocess  # nosec B404 - git init/config for the served repositories
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
+from devstack.commands import run
 from devstack.binaries import MissingBinary
 from devstack.ports import LOOPBACK, free_port, port_open
 from devstack.processes import Service, ServiceProcess, temporary_folder
@@ -28,9 +28,7 @@ PUSHER = "rehearsal"
 
 def http_backend() -> str:
     """git's CGI program (Debian's package git), or MissingBinary."""
-    exec_path = subprocess.run(  # nosec B603 B607 - fixed argv
-        ["git", "--exec-path"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    exec_path = run(["git", "--exec-path"], check=False).stdout.strip()
     for candidate in (f"{exec_path}/git-http-backend", *HTTP_BACKEND_CANDIDATES):
         if os.access(candidate, os.X_OK):
             return candidate
@@ -195,13 +193,8 @@ class GitServer(Service):
         path = self.path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         git = ["git", "-C", str(path.parent)]
-        subprocess.run(  # nosec B603 B607 - fixed argv
-            [*git, "init", "-q", "--bare", "-b", initial_branch, path.name],
-            check=True,
-        )
-        subprocess.run(  # nosec B603 B607 - fixed argv
-            ["git", "-C", str(path), "config", "http.receivepack", "true"], check=True
-        )
+        run([*git, "init", "-q", "--bare", "-b", initial_branch, path.name])
+        run(["git", "-C", str(path), "config", "http.receivepack", "true"])
         return path
 
     def start(self) -> Self:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess  # nosec B404 # runs `nginx -t` and the upstream watcher
+import subprocess  # nosec B404 # only the type of run()'s result
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 from devstack.binaries import find_binary
+from devstack.commands import run
 from devstack.ports import LOOPBACK, free_port, port_open
 from devstack.processes import ServiceProcess, StartFailed
 from nginx.render import UPSTREAM_WATCH, local_variables, write_local_config
@@ -40,12 +41,7 @@ def nginx_command(binary: str, config: Path) -> list[str]:
 def check_config(config: Path) -> subprocess.CompletedProcess[str]:
     """`nginx -t` on a rendered nginx.conf; the result carries nginx's own words."""
     binary = find_binary("nginx", "nginx")
-    return subprocess.run(  # nosec B603 # fixed argv and no shell
-        [*nginx_command(binary, config), "-t"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run([*nginx_command(binary, config), "-t"], check=False)
 
 
 def watch_environment(variables: Mapping[str, str]) -> dict[str, str]:
@@ -60,11 +56,9 @@ def write_servers(variables: Mapping[str, str], wrapper: Sequence[str] = ()) -> 
     """The upstream servers file, written once before nginx starts, as the image's
     entrypoint hook does (upstream-watch.sh `once`, under `wrapper` when given)."""
     shell = find_binary("sh", "dash")
-    written = subprocess.run(  # nosec B603 # fixed argv and no shell
+    written = run(
         [*wrapper, shell, str(UPSTREAM_WATCH), "once"],
         env=watch_environment(variables),
-        capture_output=True,
-        text=True,
         check=False,
     )
     if written.returncode != 0:
@@ -161,12 +155,7 @@ class WatchedNginx(ServiceProcess):
 
     def prepare(self, folder: Path) -> None:
         self.render(folder)
-        checked = subprocess.run(  # nosec B603 # fixed argv and no shell
-            [*self.nginx_argv(folder), "-t"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        checked = run([*self.nginx_argv(folder), "-t"], check=False)
         if checked.returncode != 0:
             raise StartFailed(f"{self.name} -t failed: {checked.stderr.strip()}")
 

@@ -11,14 +11,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import Self
 
 from devstack.binaries import find_binary
 from devstack.waiting import TimedOut, wait_until
 
 
 class StartFailed(RuntimeError):
-    """A service exited or never became ready; the message says which and why."""
+    """A service exited or never became ready; the message says which and why, with
+    the last lines the service wrote."""
+
+
+LOG_TAIL_LINES = 20
+
+
+def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a log, indented, after a line naming it ("" if none)."""
+    if path is None or not path.is_file():
+        return ""
+    tail = path.read_text(errors="replace").splitlines()[-lines:]
+    if not tail:
+        return f"\n({path} is empty)"
+    return f"\nlast lines of {path}:\n" + "\n".join(f"    {line}" for line in tail)
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
@@ -102,6 +116,8 @@ class ServiceProcess(Service):
         if self.package:
             self.binary = find_binary(self.binary_name, self.package)
         self.log_path = log_path
+        # Where its output went: log_path, else a file in its folder.
+        self.output: Path | None = None
         self.folder: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -120,14 +136,19 @@ class ServiceProcess(Service):
         """The service's environment; None inherits this process's."""
         return None
 
+    def make_folder(self) -> Path:
+        """Its fresh temporary folder (a subclass may place it elsewhere)."""
+        folder = Path(tempfile.mkdtemp(prefix=f"prework-{self.name}-"))
+        folder.chmod(0o711)  # as temporary_folder's, for unprivileged children
+        return folder
+
     def workdir(self, folder: Path) -> Path:
         """Where the process runs; its temporary folder unless a service says."""
         return folder
 
     def start(self) -> Self:
         """Start the service and return once `ready()`; StartFailed otherwise."""
-        folder = Path(tempfile.mkdtemp(prefix=f"prework-{self.name}-"))
-        folder.chmod(0o711)  # as temporary_folder's, for unprivileged children
+        folder = self.make_folder()
         self.folder = folder
         try:
             self.prepare(folder)
@@ -139,22 +160,17 @@ class ServiceProcess(Service):
         return self
 
     def _spawn(self, folder: Path) -> subprocess.Popen[bytes]:
-        log: IO[bytes] | int = subprocess.DEVNULL
-        if self.log_path is not None:
-            log = self.log_path.open("wb")
-        try:
+        self.output = self.log_path or folder / f"{self.name}.output"
+        with self.output.open("wb") as log:
             return subprocess.Popen(  # nosec B603 # argv built by the service class
                 self.command(folder),
                 cwd=self.workdir(folder),
                 env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
-                stderr=subprocess.STDOUT if self.log_path is not None else None,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group, stopped as one
             )
-        finally:
-            if not isinstance(log, int):
-                log.close()
 
     def _wait_ready(self) -> None:
         process = self.process
@@ -167,9 +183,12 @@ class ServiceProcess(Service):
                 f"{self.name} to be ready",
             )
         except TimedOut as error:
-            raise StartFailed(str(error)) from None
+            raise StartFailed(f"{error}{log_tail(self.output)}") from None
         if process.poll() is not None:
-            raise StartFailed(f"{self.name} exited with status {process.returncode}")
+            raise StartFailed(
+                f"{self.name} exited with status {process.returncode}"
+                f"{log_tail(self.output)}"
+            )
 
     def stop(self) -> int:
         """Stop the service if it runs and remove its folder; its exit status."""

@@ -7,10 +7,10 @@ session gets `session_env` (e.g. DOCKER_HOST of a private engine), set by sshd i
 
 from __future__ import annotations
 
-import subprocess  # nosec B404 - ssh-keygen
 from collections.abc import Mapping
 from pathlib import Path
 
+from devstack.commands import run
 from devstack.binaries import find_binary
 from devstack.ports import LOOPBACK, free_port, port_open
 from devstack.processes import ServiceProcess
@@ -32,10 +32,7 @@ StrictModes no
 def keygen(path: Path) -> str:
     """A new ed25519 key pair at path (and path.pub); the public key line."""
     ssh_keygen = find_binary("ssh-keygen", "openssh-client")
-    subprocess.run(  # nosec B603 - fixed argv
-        [ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)],
-        check=True,
-    )
+    run([ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)])
     return path.with_suffix(".pub").read_text().strip()
 
 

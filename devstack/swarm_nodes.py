@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess  # nosec B404 # starts dockerd; ip and iptables run through run()
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from devstack.binaries import find_binary
 from devstack.commands import CommandFailed, run
+from devstack.dockerd import Dockerd, unmount_under
 from devstack.waiting import wait_until
 
 # Candidate subnets for the bridge: the first that overlaps nothing here wins.
@@ -39,11 +39,15 @@ JOIN_TIMEOUT = 60.0
 # umount instead of deleting gigabytes of layers (slow on a discarding disk). Pages are
 # used only as written; this caps them.
 ROOT_TMPFS_SIZE = "12g"
+# sh -c SCRIPT HOSTNAME NETNS ARGV...: the hostname set, then ARGV in the namespace.
+ENTER_NODE = (
+    'hostname "$0" && netns="$1" && shift && exec nsenter --net="$netns" -- "$@"'
+)
 
 
 @dataclass
 class Node:
-    """One swarm node: its namespace, address, engine root and dockerd process."""
+    """One swarm node: its namespace, address, engine root and dockerd."""
 
     hostname: str
     netns: str
@@ -51,7 +55,7 @@ class Node:
     address: str
     root: Path
     cgroup: str
-    process: subprocess.Popen[bytes] | None = None
+    engine: NodeDockerd | None = None
 
     @property
     def docker_host(self) -> str:
@@ -157,68 +161,69 @@ def free_subnet(ip: str) -> ipaddress.IPv4Network:
     raise CommandFailed(f"every candidate subnet is in use: {', '.join(SUBNETS)}")
 
 
-def dockerd_argv(dockerd: str, node: Node) -> list[str]:
-    """dockerd in the node's network namespace and its own UTS namespace."""
-    root = node.root
-    engine = [
-        dockerd,
-        f"--data-root={root / 'data'}",
-        f"--exec-root={root / 'exec'}",
-        f"--pidfile={root / 'dockerd.pid'}",
-        f"--host={node.docker_host}",
-        f"--cgroup-parent=/{node.cgroup}",
-        # No docker0: the stack uses overlays; host-mode ports use docker_gwbridge.
-        "--bridge=none",
-        # Containers get a few seconds to stop when the engine goes; it is thrown away.
-        "--shutdown-timeout=5",
-    ]
-    # `ip netns exec` would remount /sys, and dockerd then misses the devices cgroup;
-    # nsenter joins only the network namespace. unshare gives the node its hostname.
-    return [
-        "unshare",
-        "--uts",
-        "--",
-        "sh",
-        "-c",
-        'hostname "$0" && netns="$1" && shift && exec nsenter --net="$netns" -- "$@"',
-        node.hostname,
-        str(NETNS_DIR / node.netns),
-        *engine,
-    ]
+class NodeDockerd(Dockerd):
+    """A node's dockerd: in the node's network namespace, with its own hostname (UTS
+    namespace) and cgroup parent, its roots in the node's root. It leaves DOCKER_HOST
+    and the host namespace's bridges alone."""
+
+    start_timeout = ENGINE_START_TIMEOUT
+    stop_timeout = ENGINE_STOP_TIMEOUT
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node = node
+
+    def make_folder(self) -> Path:
+        self.node.root.mkdir(parents=True, exist_ok=True)
+        return self.node.root
+
+    def command(self, folder: Path) -> list[str]:
+        engine = [
+            self.binary,
+            *self.flags(folder),
+            f"--cgroup-parent=/{self.node.cgroup}",
+            # Containers get a few seconds to stop when the engine goes (thrown away).
+            "--shutdown-timeout=5",
+        ]
+        # `ip netns exec` would remount /sys, and dockerd then misses the devices
+        # cgroup; nsenter joins only the network namespace. unshare gives the hostname.
+        return [
+            "unshare",
+            "--uts",
+            "--",
+            "sh",
+            "-c",
+            ENTER_NODE,
+            self.node.hostname,
+            str(NETNS_DIR / self.node.netns),
+            *engine,
+        ]
+
+    def prepare(self, folder: Path) -> None:
+        self.log_path = folder / "dockerd.log"
+
+    def ready(self) -> bool:
+        return self.node.answers()
+
+    def cleanup(self, folder: Path) -> None:
+        """Unmount only: release_nodes removes the root once nothing is left in it."""
+        unmount_under(folder)
 
 
-def start_engine(dockerd: str, node: Node) -> None:
+def start_engine(node: Node) -> None:
     """Start the node's dockerd and wait until it answers."""
-    log = (node.root / "dockerd.log").open("ab")
-    try:
-        node.process = subprocess.Popen(  # nosec B603 # argv built by dockerd_argv
-            dockerd_argv(dockerd, node),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us; we stop it in order
-        )
-    finally:
-        log.close()
-    process = node.process
-    wait_until(
-        lambda: process.poll() is None and node.answers(),
-        ENGINE_START_TIMEOUT,
-        f"dockerd of {node.hostname}",
-    )
+    node.engine = NodeDockerd(node).start()
 
 
 def stop_engines(nodes: list[Node]) -> None:
     """SIGTERM every node's dockerd at once (they stop their containers in parallel),
-    then SIGKILL any that lingers."""
-    running = [n.process for n in nodes if n.process and n.process.poll() is None]
-    for process in running:
-        process.send_signal(signal.SIGTERM)
-    for process in running:
-        try:
-            process.wait(timeout=ENGINE_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    then stop each (SIGKILL for any that lingers)."""
+    engines = [node.engine for node in nodes if node.engine is not None]
+    for engine in engines:
+        if engine.process is not None and engine.process.poll() is None:
+            engine.process.send_signal(signal.SIGTERM)
+    for engine in engines:
+        engine.stop()
 
 
 def netns_pids(ip: str, netns: str) -> list[int]:
@@ -253,17 +258,6 @@ def kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def unmount_under(root: Path) -> None:
-    """Lazily unmount what a dockerd left mounted under its root (overlays, netns)."""
-    mounts = [
-        line.split()[1]
-        for line in Path("/proc/mounts").read_text().splitlines()
-        if line.split()[1].startswith(f"{root}/")
-    ]
-    for mount in sorted(mounts, reverse=True):
-        run(["umount", "--lazy", mount], check=False)
 
 
 def release_nodes(ip: str, nodes: list[Node]) -> None:
@@ -383,7 +377,7 @@ def swarm_nodes(
         raise ValueError(f"managers must be in 1..{count}, not {managers}")
     ip = find_binary("ip", "iproute2")
     iptables = find_binary("iptables", "iptables")
-    dockerd = find_binary("dockerd", "docker.io")
+    find_binary("dockerd", "docker.io")
     for binary, package in (("unshare", "util-linux"), ("nsenter", "util-linux")):
         find_binary(binary, package)
     tag = secrets.token_hex(2)  # 4 hex digits: names stay within IFNAMSIZ (15)
@@ -407,7 +401,7 @@ def swarm_nodes(
         stack.callback(release_nodes, ip, nodes)
         stack.callback(keep_logs, nodes, keep_on)
         for node in nodes:
-            start_engine(dockerd, node)
+            start_engine(node)
         form_swarm(swarm)
         yield swarm
 

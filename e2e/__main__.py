@@ -14,8 +14,8 @@ import time
 import traceback
 from collections.abc import Callable
 
-from devstack import CommandFailed, DockerEngine, MissingBinary, StartFailed
-from devstack import free_port
+from devstack import DockerEngine, free_port
+from devstack.harness import FAILURES, stop_on_signals
 from e2e import images
 from e2e.deploys import (
     remove_changed_template,
@@ -27,8 +27,9 @@ from e2e.failed_deploys import (
     step_partial_stack_deploy,
     step_unready_after_swarm_rollback,
 )
-from e2e.nodes import stop_on_signals
+from e2e.operator import step_lock_and_rollback
 from e2e.scale import step_scale
+from e2e.seed_commands import say_seed_commands
 from e2e.scenario import (
     VERSION_A,
     VERSION_B,
@@ -97,6 +98,7 @@ def steps() -> list[Step]:
         lambda url, figures: step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures),
         # After Swarm's rollback: its UpdateStatus must not fool the next deploy.
         lambda url, figures: step_unready_after_swarm_rollback(IMAGE_B, url, figures),
+        lambda url, figures: step_lock_and_rollback(IMAGE_B, url, figures),
         step_scale,
         step_nginx_change,
         lambda url, figures: step_partial_stack_deploy(IMAGE_A, url, figures),
@@ -155,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     nodes = node_count(argv)
     if nodes is None:
         return 2
+    say_seed_commands()
     stop_on_signals()
     started = time.monotonic()
     figures = Figures()
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             refuse_foreign_stack()
             base = build_images(figures)
             run_stack(base, own_engine, figures)
-    except (AssertionError, CommandFailed, MissingBinary, StartFailed) as error:
+    except FAILURES as error:
         traceback.print_exc()
         print(f"[e2e] FAILED: {error}", file=sys.stderr)
         return 1

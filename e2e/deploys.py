@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from deploy.cli import previous_update, wait_for_convergence
+from deploy.sequence import previous_update, wait_for_convergence
 from deploy.swarm import service_spec, service_state
 from devstack import docker, run, wait_until
 from e2e import images
@@ -24,7 +24,7 @@ from e2e.scenario import (
     deploy_cli,
     replicas_report,
 )
-from e2e.stack import STACK, WEB
+from devstack.harness import STACK, WEB
 
 NGINX = f"{STACK}_nginx"
 EDGE = f"{STACK}_edge"

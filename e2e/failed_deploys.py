@@ -25,7 +25,7 @@ from e2e.scenario import (
     deploy_cli,
     replicas_report,
 )
-from e2e.stack import STACK, WEB
+from devstack.harness import STACK, WEB
 
 # A spec the docker client passes on and Swarm refuses (its manager checks that a
 # memory limit is at least 4 MiB), for Redis only, as a last compose file.

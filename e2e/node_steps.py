@@ -27,7 +27,7 @@ from e2e.scenario import (
     Figures,
     deploy_cli,
 )
-from e2e.stack import STACK, WEB
+from devstack.harness import STACK, WEB
 
 IMAGE_A = "prework-flask-app:e2e-a"
 IMAGE_B = "prework-flask-app:e2e-b"

@@ -10,11 +10,9 @@ the host that asks nginx's node at its bridge address and counts answers per rep
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import hashlib
 import os
-import signal
 import subprocess  # nosec B404 - TimeoutExpired of the log command
 import time
 import traceback
@@ -22,7 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from devstack import CommandFailed, MissingBinary, StartFailed, TimedOut, docker, run
+from devstack import docker, run
+from devstack.harness import FAILURES
 from devstack.dockerd import Dockerd, engine_answers
 from devstack.swarm_nodes import swarm_nodes
 from e2e import images
@@ -30,30 +29,7 @@ from e2e.node_steps import Nodes, run_steps
 from e2e.scenario import Figures
 from e2e.stack import create_secrets, save_logs, stack_environment
 
-# Set (e.g. to /tmp/prework-docker.lock) where several people share one machine: the
-# image build's engine in the host namespace then waits for that lock; the namespaced
-# nodes need none.
-LOCK_VARIABLE = "PREWORK_DOCKER_LOCK"
-
 BuildImages = Callable[[Figures], images.BaseImages]
-
-
-@contextmanager
-def host_engine_lock() -> Iterator[None]:
-    """Hold the lock file named by PREWORK_DOCKER_LOCK, if set, while inside."""
-    path = os.environ.get(LOCK_VARIABLE)
-    if not path:
-        yield
-        return
-    with open(path, "a") as lock:
-        print(f"[nodes] waiting for {path}", flush=True)
-        started = time.monotonic()
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        print(f"[nodes] lock held after {time.monotonic() - started:.1f} s", flush=True)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -113,7 +89,7 @@ def build_archive(
     if archive.is_file() and bases.is_file():
         figures.add(f"images: the saved archive of unchanged sources, {archive.name}")
         return images.BaseImages(**json.loads(bases.read_text())), archive
-    with host_engine_lock(), build_engine() as own:
+    with build_engine() as own:
         base = build(figures)
         images.CACHE.mkdir(parents=True, exist_ok=True)
         for old in images.CACHE.glob("nodes-images-*"):
@@ -174,30 +150,13 @@ def keep_service_logs() -> None:
         print(f"[e2e] services' logs incomplete: {error}", flush=True)
 
 
-def interrupt(signum: int, frame: object) -> None:
-    """SIGINT or SIGTERM as Ctrl-C: the `with` blocks unwind and clean up."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def stop_on_signals() -> None:
-    """Set here, not inherited: a shell starts background jobs with SIGINT ignored."""
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, interrupt)
-
-
 def main_nodes(build: BuildImages, made: list[str], count: int) -> int:
     """The several-node scenario; 0 when every step held, 1 with the reason if not."""
     started = time.monotonic()
     figures = Figures()
     try:
         deploy_nodes(build, made, count, figures)
-    except (
-        AssertionError,
-        CommandFailed,
-        MissingBinary,
-        StartFailed,
-        TimedOut,
-    ) as error:
+    except FAILURES as error:
         traceback.print_exc()
         print(f"[e2e] FAILED: {error}", flush=True)
         return 1

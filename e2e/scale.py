@@ -18,7 +18,7 @@ import requests
 from deploy.swarm import service_state
 from devstack import docker, wait_until
 from e2e.scenario import Figures
-from e2e.stack import STACK, WEB
+from devstack.harness import STACK, WEB
 
 REPLICAS, SCALED = 3, 5
 # Below nginx's 20 r/s per client address: every answer must be a 200.

@@ -21,11 +21,10 @@ from deploy.swarm import image_matches, service_spec, service_state
 from deploy.verify import unverified_replicas
 from nginx.render import read_template_env
 from devstack import docker, wait_until
+from devstack.harness import STACK, STORE_OVERLAY, WEB
 from e2e import images
 from e2e.load import LoadReport, SteadyLoad
 from e2e.stack import (
-    STACK,
-    WEB,
     app_answers,
     container_addresses,
     get,
@@ -45,9 +44,8 @@ STEADY_RATE = 8.0
 FLOOD_CLIENTS_ABOVE_BURST = 20
 FLOOD_REQUESTS_PER_CLIENT = 3
 TIMEOUT = 240.0
-# The e2e's store: the embedded one on a volume, chosen explicitly (no MongoDB runs
-# here); production's files alone point web at the unreachable MongoDB of the secret.
-STORE_OVERLAY = "docker-compose.embedded-store.yml"
+# Production's files with the embedded store; production's files alone point web at
+# the unreachable MongoDB of the secret.
 GOOD_FILES = ("docker-compose.yml", STORE_OVERLAY)
 
 
@@ -70,30 +68,21 @@ def deploy_cli(
     files: tuple[str, ...] = GOOD_FILES,
     verify_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """`python -m deploy` as the GitHub deploy job runs it, the files in order.
 
-    `env` adds stack variables to this process's (e.g. an image for one service).
+    `env` adds stack variables to this process's (e.g. an image for one service);
+    `extra` adds arguments (e.g. --lock-wait).
     """
-    composes = [arg for name in files for arg in ("-c", name)]
     result = subprocess.run(  # nosec B603 - fixed argv
         [
-            sys.executable,
-            "-m",
-            "deploy",
-            "--stack",
-            STACK,
-            *composes,
+            *deploy_command("deploy", url, files, verify_timeout),
             "--image",
             image,
             "--version",
             version,
-            "--url",
-            url,
-            "--timeout",
-            str(TIMEOUT),
-            "--verify-timeout",
-            str(verify_timeout),
+            *extra,
         ],
         cwd=images.ROOT,
         env={**os.environ, **(env or {})},
@@ -103,6 +92,17 @@ def deploy_cli(
     )
     print(f"[e2e] deploy said:\n{result.stdout}{result.stderr}".rstrip(), flush=True)
     return result
+
+
+def deploy_command(
+    verb: str, url: str, files: tuple[str, ...] = GOOD_FILES, verify: float = 60
+) -> list[str]:
+    """`python -m deploy VERB` on the e2e's stack, its files and URL."""
+    composes = [arg for name in files for arg in ("-c", name)]
+    return [
+        sys.executable, "-m", "deploy", verb, "--stack", STACK, *composes,
+        "--url", url, "--timeout", str(TIMEOUT), "--verify-timeout", str(verify),
+    ]  # fmt: skip
 
 
 def replicas_report(version: str, url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import subprocess  # nosec B404 - only its TimeoutExpired
 import tempfile
@@ -13,19 +12,15 @@ from typing import Any
 
 import requests
 
-from devstack import CommandFailed, docker, run, wait_until
+from devstack import CommandFailed, docker, harness, wait_until
+from devstack.harness import STACK
 
-STACK = "prework_stack"
-WEB = f"{STACK}_web"
 # Own secret names (the compose file lets them be chosen): never a real deployment's.
 SECRETS = {
     "SECRET_KEY_SECRET": "prework_e2e_secret_key",
     "MONGO_URI_SECRET": "prework_e2e_mongo_uri",
     "REDIS_PASSWORD_SECRET": "prework_e2e_redis_password",
 }
-# No MongoDB runs here: production's files alone give replicas that are not ready
-# (.invalid never resolves); the e2e's good deploys add the embedded-store overlay.
-UNREACHABLE_MONGO_URI = "mongodb://mongo.invalid:27017/prework"
 
 
 def refuse_foreign_stack() -> None:
@@ -43,14 +38,8 @@ def refuse_foreign_stack() -> None:
 
 
 def create_secrets() -> None:
-    """The stack's external secrets, random except the MongoDB URI."""
-    values = {
-        SECRETS["SECRET_KEY_SECRET"]: secrets.token_hex(32),
-        SECRETS["MONGO_URI_SECRET"]: UNREACHABLE_MONGO_URI,
-        SECRETS["REDIS_PASSWORD_SECRET"]: secrets.token_hex(24),
-    }
-    for name, value in values.items():
-        run(["docker", "secret", "create", name, "-"], stdin=value)
+    """The stack's external secrets, under the e2e's own names."""
+    harness.create_secrets(SECRETS)
 
 
 def stack_environment(redis_image: str, nginx_image: str, port: int) -> None:

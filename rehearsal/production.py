@@ -12,28 +12,20 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import secrets
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Self, TypeVar
 
 import requests
 
-from devstack.commands import docker, run
+from devstack.commands import docker
+from devstack.harness import STORE_OVERLAY, WEB, create_secrets
 from devstack.dockerd import Dockerd
 from devstack.ports import LOOPBACK, free_port
 from devstack.processes import Service
 from devstack.registry import RegistryServer
 from devstack.sshd import SshServer
 from e2e import images
-
-STACK = "prework_stack"
-WEB = f"{STACK}_web"
-# docker-compose.yml's default secret names: the deploy job creates none.
-SECRET_NAMES = ("prework_secret_key", "prework_mongo_uri", "prework_redis_password")
-STORE_OVERLAY = "docker-compose.embedded-store.yml"
-UNREACHABLE_MONGO_URI = "mongodb://mongo.invalid:27017/prework"
-
 
 T = TypeVar("T")
 
@@ -68,7 +60,7 @@ class Production(Service):
             )
             self.http_port = free_port()
             self.base = images.base_images()
-            create_secrets()
+            create_secrets()  # under their default names, as an operator would
         except BaseException:
             self.stop()
             raise
@@ -159,14 +151,3 @@ class Production(Service):
     def through_nginx(self, path: str) -> requests.Response:
         """GET the path through the stack's nginx."""
         return requests.get(f"{self.url}{path}", timeout=10)
-
-
-def create_secrets() -> None:
-    """The stack's external secrets under their default names, as an operator would."""
-    values = {
-        "prework_secret_key": secrets.token_hex(32),
-        "prework_mongo_uri": UNREACHABLE_MONGO_URI,
-        "prework_redis_password": secrets.token_hex(24),
-    }
-    for name, value in values.items():
-        run(["docker", "secret", "create", name, "-"], stdin=value)

@@ -15,7 +15,8 @@ from devstack.waiting import wait_until
 from rehearsal.act import RunResult
 from rehearsal.github import GitHub, Run
 from rehearsal.origin import Clone
-from rehearsal.production import STORE_OVERLAY, Production
+from devstack.harness import STORE_OVERLAY
+from rehearsal.production import Production
 
 
 class StepFailed(AssertionError):

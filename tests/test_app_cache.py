@@ -185,3 +185,28 @@ def test_throttled_warning_logs_once_per_interval(
     with caplog.at_level(logging.WARNING, logger="tests.throttle"):
         assert [warning.warn("down") for _ in range(3)] == [True, False, False]
     assert [record.message for record in caplog.records] == ["down"]
+
+
+def test_a_hit_never_answers_a_stale_etag_across_replicas(
+    make_app: AppFactory, redis_server: RedisServer
+) -> None:
+    """Two replicas share Redis and the store: one edits, the other's cache follows."""
+    first = cached_app(make_app, redis_server).test_client()
+    second = cached_app(make_app, redis_server).test_client()
+    note_id = new_note(first)
+    url = f"/api/notes/{note_id}"
+    old = first.get(url).headers["ETag"]
+    assert first.get(url).headers["X-Cache"] == "HIT"
+    edited = second.patch(url, json={"title": "edited"}, headers={"If-Match": old})
+    assert edited.status_code == 200
+    new = edited.headers["ETag"]
+    reads = [first.get(url) for _ in range(2)]
+    assert [read.headers["X-Cache"] for read in reads] == ["MISS", "HIT"]
+    assert [read.headers["ETag"] for read in reads] == [new, new] != [old, old]
+    assert first.get(url, headers={"If-None-Match": old}).status_code == 200
+    revalidated = first.get(url, headers={"If-None-Match": new})
+    assert (revalidated.status_code, revalidated.headers["X-Cache"]) == (304, "HIT")
+    stale = first.patch(url, json={"title": "lost"}, headers={"If-Match": old})
+    assert stale.status_code == 412
+    final = first.get(url).json
+    assert final is not None and final["title"] == "edited"

@@ -87,6 +87,7 @@ def test_redis_password_file_goes_with_redis_url(tmp_path: Path) -> None:
         ({"GUNICORN_WORKERS": "two"}, "GUNICORN_WORKERS"),
         ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS"),
         ({"GUNICORN_THREADS": "-4"}, "GUNICORN_THREADS"),
+        ({"GUNICORN_CLIENT_TIMEOUT": "0"}, "GUNICORN_CLIENT_TIMEOUT"),
         ({"MONGO_TLS_CA_FILE": "/nonexistent/ca.pem"}, "MONGO_TLS_CA_FILE"),
     ],
 )

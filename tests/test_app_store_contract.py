@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from app.config import MongoSettings, Secret
-from app.store import EmbeddedNotesStore, MongoNotesStore, NotesStore, StoreUnavailable
+from app.store import (
+    EmbeddedNotesStore,
+    MongoNotesStore,
+    NoteChanged,
+    NotesStore,
+    StoreUnavailable,
+)
 from devstack import free_port
 
 
@@ -84,6 +90,32 @@ def test_delete_removes_the_note_once(store: NotesStore) -> None:
     assert store.delete(note["id"]) is True
     assert store.get(note["id"]) is None
     assert store.delete(note["id"]) is False
+
+
+def test_a_conditional_update_applies_only_to_the_version_given(
+    store: NotesStore,
+) -> None:
+    """The version is in the write's filter: one atomic check-and-write."""
+    note = store.create("v1", "", ["a", "b"])
+    second = store.update(note["id"], {"title": "v2"}, unchanged_since=note)
+    assert second is not None and second["title"] == "v2"
+    with pytest.raises(NoteChanged):
+        store.update(note["id"], {"title": "lost"}, unchanged_since=note)
+    assert store.get(note["id"]) == second
+    assert store.update("0" * 24, {"title": "x"}, unchanged_since=note) is None
+
+
+def test_a_conditional_delete_applies_only_to_the_version_given(
+    store: NotesStore,
+) -> None:
+    note = store.create("v1", "", [])
+    second = store.update(note["id"], {"body": "changed"})
+    with pytest.raises(NoteChanged):
+        store.delete(note["id"], unchanged_since=note)
+    assert store.get(note["id"]) == second
+    assert second is not None
+    assert store.delete(note["id"], unchanged_since=second) is True
+    assert store.delete(note["id"], unchanged_since=second) is False
 
 
 def test_ping_answers(store: NotesStore) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from deploy.cli import deploy_environment, parse
+from deploy.cli import parse
+from deploy.sequence import deploy_environment
 from deploy.placement import label_constraints, placement_problems
 from deploy.rollback import changed_services, swarm_rolls_back
 from deploy.swarm import Node, ServiceState, Snapshot, Task, image_matches
@@ -73,6 +74,11 @@ def without(args: list[str], flag: str) -> list[str]:
         VALID + ["--timeout", "0"],
         VALID + ["--timeout", "soon"],
         VALID + ["--verify-timeout", "4000"],
+        VALID + ["--lock-wait", "-0.5"],
+        ["rollback", "--stack", "s", "--url", "http://h/", "--timeout", "0"],
+        ["history", "--stack", "s", "--last", "0"],
+        ["lock", "break", "--stack", "s"],
+        ["lock", "status", "--stack", " "],
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
@@ -346,17 +352,18 @@ def test_the_deploy_job_pulls_with_a_long_lived_credential_over_a_kept_alive_ssh
 
 
 def test_an_image_by_digest_is_said_with_tag_and_digest() -> None:
-    from deploy.cli import describe_image
+    from deploy.sequence import describe_image
 
     said = describe_image(f"ghcr.io/o/r/app:1.2.3@{DIGEST}")
     assert said == f"image ghcr.io/o/r/app:1.2.3, digest {DIGEST}"
 
 
 def test_a_failure_that_changed_nothing_rolls_nothing_back() -> None:
-    from deploy.cli import undo
+    from deploy.sequence import undo
 
-    message = undo("replicas not ready", [], {"s_web": snapshot("web:1")}, 1)
-    assert message == (
+    failure = undo("replicas not ready", [], {"s_web": snapshot("web:1")}, 1)
+    assert failure.outcome == "unchanged"
+    assert str(failure) == (
         "replicas not ready; this deploy changed no existing service: none rolled back"
     )
 

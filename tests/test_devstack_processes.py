@@ -66,3 +66,39 @@ def test_stop_returns_the_exit_status_and_is_idempotent() -> None:
     assert server.stop() == -15  # SIGTERM
     assert server.stop() == 0
     assert gone(pid)
+
+
+class FailingServer(ServiceProcess):
+    """Says why on stderr, then exits: as a service whose port is taken does."""
+
+    name = "failing"
+
+    def command(self, folder: Path) -> list[str]:
+        return [
+            "/bin/sh",
+            "-c",
+            "echo starting; echo 'bind: address in use' >&2; exit 3",
+        ]
+
+    def ready(self) -> bool:
+        return False
+
+
+def test_a_failed_start_carries_the_last_lines_the_service_wrote() -> None:
+    with pytest.raises(StartFailed) as raised:
+        FailingServer().start()
+    message = str(raised.value)
+    assert message.startswith("failing exited with status 3\nlast lines of ")
+    assert message.endswith("    starting\n    bind: address in use")
+
+
+def test_a_non_transient_error_in_a_condition_is_raised_at_once() -> None:
+    calls = []
+
+    def broken() -> bool:
+        calls.append(1)
+        raise TypeError("a bug, not a service that is still starting")
+
+    with pytest.raises(TypeError):
+        wait_until(broken, timeout=30, what="a broken condition")
+    assert calls == [1]

@@ -150,3 +150,31 @@ def test_the_image_installs_the_service_dependencies_alone() -> None:
     assert "optional-dependencies" not in dockerfile
     service = requirement_names(PYPROJECT["project"]["dependencies"])
     assert not {"gitpython", "packaging"} & service
+
+
+def layout_rows() -> list[list[str]]:
+    """README.md's layout table: one list of cells per row (path, what, entry, read)."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## Layout", 1)[1].split("\n\n")[1]
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in table.splitlines()[2:]
+    ]
+
+
+def test_the_readme_layout_names_every_top_level_folder_and_a_real_first_read() -> None:
+    tracked = subprocess.run(  # nosec B603 B607 - fixed argv
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    folders = {name.split("/")[0] for name in tracked if "/" in name}
+    rows = layout_rows()
+    named = {
+        path.strip("`").rstrip("/")
+        for row in rows
+        for path in re.findall(r"`([^`]+)`", row[0])
+    }
+    assert folders - named == set(), "folders missing from README's layout table"
+    for path, _, entry, first in rows:
+        assert entry, f"{path}: no entry point"
+        for read in re.findall(r"`([^`(]+?)`", first):
+            assert (ROOT / read).exists(), f"{path}: read first {read} does not exist"

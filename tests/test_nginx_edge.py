@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack import NginxServer, find_binary, free_port
+from devstack import NginxServer, find_binary, free_port, wait_until
 from devstack.edge import EdgeServer
+from tests.raw_http import closed_by_server, raw_reply
 from tests.test_nginx_proxy import fetch, log_entries, upstream
 from tests.test_nginx_upstream_watch import Names
 
@@ -131,3 +132,49 @@ def test_the_edge_moves_on_from_a_refused_nginx_address(
             statuses = [fetch(edge.port, "/echo").status for _ in range(20)]
     assert f"server 127.0.0.2:{port}" in servers, servers
     assert statuses == [200] * 20
+
+
+def test_one_address_holding_connections_at_the_edge_is_capped(
+    upstream: int,
+) -> None:
+    """Two connections trickling headers fill 127.0.0.30's cap of two at the edge: its
+    third is closed unanswered while 127.0.0.31 is served; once nginx's header timeout
+    (1 s here) has closed the two, 127.0.0.30 is served again."""
+    find_binary("nginx", "nginx")
+    port = free_port()
+    overrides = {
+        **BEHIND_EDGE,
+        "NGINX_LISTEN": f"127.0.0.1:{port} proxy_protocol",
+        "NGINX_CLIENT_HEADER_TIMEOUT": "1s",
+    }
+    request = b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with NginxServer(upstream, overrides, port=port) as nginx:
+        with EdgeServer(nginx.port, {"NGINX_EDGE_CONN_LIMIT": "2"}) as edge:
+            address = ("127.0.0.1", edge.port)
+            held = [
+                socket.create_connection(address, 0.1, ("127.0.0.30", 0))
+                for _ in range(2)
+            ]
+            for sock in held:
+                sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+            third = wait_until(
+                lambda: raw_reply(edge.port, request, "127.0.0.30") == b"",
+                timeout=10,
+                what="a third connection from 127.0.0.30 to be refused",
+            )
+            other = raw_reply(edge.port, request, "127.0.0.31")
+            assert [closed_by_server(sock, b"X-Slow: 1\r\n") for sock in held] == [
+                b"",
+                b"",
+            ]
+            for sock in held:
+                sock.close()
+            again = wait_until(
+                lambda: raw_reply(edge.port, request, "127.0.0.30").startswith(
+                    b"HTTP/1.1 200"
+                ),
+                timeout=10,
+                what="127.0.0.30 to be served again",
+            )
+    assert third and again
+    assert other.startswith(b"HTTP/1.1 200"), other[:200]
