@@ -77,35 +77,60 @@ def prepend_section(existing: str, section: str) -> str:
 _RELEASE_HEADING = re.compile(r"^## \[(?P<version>[^\]\s]+)\]", re.MULTILINE)
 
 
-def _split(text: str) -> tuple[str, dict[Version, str]]:
-    """A changelog's own text (header, Unreleased) and its released sections."""
+# Where a section whose heading names no version sits: before the released
+# section that follows it, or (None) at the end. New sections go on top, so
+# what follows an old section never changes.
+Anchor = Version | None
+
+
+def _split(text: str) -> tuple[str, dict[Version, str], dict[Anchor, list[str]]]:
+    """A changelog's own text (header, Unreleased), its released sections, and the
+    sections whose heading names no version (`## [v1.0.0]`, `## [1.0]`) by anchor."""
     sections: dict[Version, str] = {}
+    unparsed: dict[Anchor, list[str]] = {}
     matches = [
         match
         for match in _RELEASE_HEADING.finditer(text)
         if match["version"] != "Unreleased"
     ]
     head = text[: matches[0].start()] if matches else text
+    waiting: list[str] = []
     for match, following in zip(matches, [*matches[1:], None]):
         end = following.start() if following else len(text)
+        chunk = text[match.start() : end].rstrip("\n") + "\n"
         try:
             version = Version.parse(match["version"])
         except MalformedVersion:
+            waiting.append(chunk)
             continue
-        sections.setdefault(version, text[match.start() : end].rstrip("\n") + "\n")
-    return head, sections
+        if version not in sections:
+            sections[version] = chunk
+            unparsed[version], waiting = waiting, []
+    unparsed[None] = waiting
+    return head, sections, unparsed
 
 
 def merge_changelogs(ours: str, released: str) -> str:
     """Dev's changelog after merging a release: each released section once.
 
     Dev's own text (header, Unreleased) stays on top; below it every release
-    section either side has, newest first, in the release's wording.
+    section either side has, newest first, in the release's wording. A section
+    whose heading names no version is kept verbatim, once, in its place (before
+    the released section that followed it).
     """
-    head, sections = _split(ours)
-    released_head, released_sections = _split(released)
+    head, sections, ours_unparsed = _split(ours)
+    released_head, released_sections, unparsed = _split(released)
     sections.update(released_sections)
+    seen = {chunk for chunks in unparsed.values() for chunk in chunks}
+    for anchor, chunks in ours_unparsed.items():
+        new = [chunk for chunk in chunks if chunk not in seen]
+        unparsed[anchor] = [*unparsed.get(anchor, []), *new]
+        seen.update(new)
     if not head.strip():
         head = released_head if released_head.strip() else DEFAULT_HEADER
-    ordered = [sections[version] for version in sorted(sections, reverse=True)]
+    ordered: list[str] = []
+    for version in sorted(sections, reverse=True):
+        ordered.extend(unparsed.get(version, []))
+        ordered.append(sections[version])
+    ordered.extend(unparsed.get(None, []))
     return "\n".join([head.rstrip("\n") + "\n", *ordered])

@@ -76,6 +76,7 @@ def command_bump(args: argparse.Namespace, ci: CiEnvironment) -> int:
             "version": str(plan.version),
             "previous": str(plan.previous),
             "released": plan.released,
+            "latest": plan.latest,
             "changed": result.changed,
             "sha": result.sha,
         }
@@ -211,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ci = read_ci_environment(os.environ)  # the only read of the environment
     try:
+        ci.check_output()
         code: int = args.handler(args, ci)
     except (Refusal, PlanError) as refusal:
         say(" ".join(str(refusal).splitlines()))  # always exactly one line

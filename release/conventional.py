@@ -29,9 +29,12 @@ EXPECTED_FORM = (
     + " (e.g. 'feat(notes): list notes by tag'); merge and revert messages pass"
 )
 
+# Spaces or tabs after the colon: squash-merge titles written on GitHub often
+# carry two, and the peers (commitlint, python-semantic-release) accept them.
+# history.py scans for the same header; tests/release/test_titles.py holds both.
 _HEADER = re.compile(
-    r"(?P<type>[A-Za-z][A-Za-z0-9_-]*)(?:\((?P<scope>[^()\r\n]+)\))?(?P<bang>!)?: "
-    r"(?P<description>\S.*)"
+    r"(?P<type>[A-Za-z][A-Za-z0-9_-]*)(?:\((?P<scope>[^()\r\n]+)\))?(?P<bang>!)?:"
+    r"[ \t]+(?P<description>\S.*)"
 )
 _BREAKING_FOOTER = re.compile(r"^BREAKING[ -]CHANGE: *(?P<note>.*)$", re.MULTILINE)
 _GIT_GENERATED = ("Merge ", "Revert ", "fixup! ", "squash! ", "amend! ")
@@ -102,7 +105,7 @@ def message_problem(raw: str) -> str | None:
     if subject.startswith(_GIT_GENERATED):
         return None
     match = _HEADER.fullmatch(subject)
-    if match is None or match["type"] not in KNOWN_TYPES:
+    if match is None or match["type"].lower() not in KNOWN_TYPES:
         return f"not a Conventional Commit: {subject!r}: {EXPECTED_FORM}"
     if rest and rest.splitlines()[0].strip():
         return f"the body must follow the subject after one blank line: {subject!r}"

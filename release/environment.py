@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from release.errors import Refusal
+
 
 @dataclass(frozen=True)
 class CiEnvironment:
@@ -20,6 +22,16 @@ class CiEnvironment:
     def checked_sha(self) -> str | None:
         """The only commit `bump --push` may version in GitHub Actions, else None."""
         return self.sha if self.github_actions and self.sha else None
+
+    def check_output(self) -> None:
+        """Refuse, before doing anything, a GITHUB_OUTPUT in a missing folder."""
+        if self.output is None:
+            return
+        if not self.output.parent.is_dir() or self.output.is_dir():
+            raise Refusal(
+                f"GITHUB_OUTPUT {self.output}: no such file in an existing folder "
+                "(the step outputs could not be written)"
+            )
 
     def write_outputs(self, outputs: Mapping[str, str | bool]) -> None:
         """Append `name=value` lines to GITHUB_OUTPUT (booleans as true/false)."""

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from release.gitrepo import GitRepository
 from release.history import CommitLog
 from release.ownership import OwnCommit, OwnKind, is_release_commit, own_commit
-from release.settings import Settings
+from release.settings import ReleaseLine, Settings
 from release.version import MalformedVersion, Version
 from release.versionfile import read_version
 
@@ -28,6 +28,7 @@ class Facts:
     head_is_tagged: bool = False  # the tag of VERSION points at HEAD
     head_own: OwnCommit | None = None  # HEAD is the tool's own commit
     date: str = ""  # today, UTC: the changelog's date
+    line: ReleaseLine | None = None  # a maintenance branch's line (tags: only its)
 
     @property
     def newest(self) -> Version | None:
@@ -78,6 +79,11 @@ def gather_facts(
     version = read_version(repo.root, settings)
     shallow = repo.is_shallow()
     tags = release_tags(repo.tag_names(), settings.tag_prefix)
+    line = settings.line_of(branch)
+    if line is not None:  # a maintenance branch counts from its own line's tags
+        tags = {
+            version: name for version, name in tags.items() if line.contains(version)
+        }
     newest = max(tags, default=None)
     if since is not None:
         repo.commit_of(since)
@@ -104,4 +110,5 @@ def gather_facts(
         head_is_tagged=tag is not None and repo.commit_of(tag) == head,
         head_own=head_own,
         date=today(),
+        line=line,
     )

@@ -12,7 +12,7 @@ from git import Repo
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from release.errors import Refusal, ReleaseFailure
-from release.history import LOG_FORMAT, CommitLog
+from release.history import LOG_FORMAT, CommitLog, decode_messages
 from release.ownership import CommitFacts, sync_tag
 
 # Why git rejects a ref when someone else pushed first: fetch, recompute, retry.
@@ -36,6 +36,25 @@ class PushResult(Enum):
     MOVED = "moved"
 
 
+# A person's git config must not change what the tool's own git commands do:
+# a race loser fast-forwards even with merge.ff=false, the log stays parseable
+# with log.showSignature, a push carries only the release's refs. Signing and
+# hooks stay the user's: they are policy, not behaviour.
+CONFIG_OVERRIDES = (
+    "merge.ff=true",
+    "merge.autoStash=false",
+    "rerere.enabled=false",
+    "log.showSignature=false",
+    "color.ui=false",
+    "push.followTags=false",
+)
+_OVERRIDE_ARGS = tuple(arg for item in CONFIG_OVERRIDES for arg in ("-c", item))
+
+_GIT = ("git", *_OVERRIDE_ARGS)
+# `git merge-tree --write-tree` (sync) came with 2.38; the rest needs far less,
+# so only sync asks (`next` and `bump` run no extra process for it).
+MERGE_TREE_GIT = (2, 38)
+
 # Used only when git has no identity configured (a bare CI runner).
 FALLBACK_IDENTITY = {"name": "prework release", "email": "release@prework.invalid"}
 
@@ -48,6 +67,7 @@ class GitRepository:
             self._repo = Repo(root)
         except (InvalidGitRepositoryError, NoSuchPathError) as error:
             raise Refusal(f"{root} is not a git repository") from error
+        self._repo.git.set_persistent_git_options(c=list(CONFIG_OVERRIDES))
         self.root = root
         self._identity: dict[str, str] | None = None
 
@@ -85,13 +105,18 @@ class GitRepository:
         try:
             # UTF-8 whatever i18n.commitEncoding says: a latin1 history reads right.
             output = self._repo.git.log(
-                "-z", "--encoding=UTF-8", LOG_FORMAT, revision, "--"
+                "-z",
+                "--encoding=UTF-8",
+                LOG_FORMAT,
+                revision,
+                "--",
+                stdout_as_string=False,
             )
         except GitCommandError as error:
             raise Refusal(
                 f"cannot read history {revision}: {_last_line(error)}"
             ) from error
-        return CommitLog(output)
+        return CommitLog(decode_messages(output))
 
     def commit_of(self, revision: str) -> str:
         """The commit sha a revision (branch, tag, HEAD) points at."""
@@ -115,7 +140,18 @@ class GitRepository:
     def commit_facts(self, revision: str, version_file: str) -> CommitFacts:
         """Parents, message, changed files and version file of one commit."""
         sha = self.commit_of(revision)
-        header = self._git("log", "-1", "--encoding=UTF-8", "--format=%P%n%B", sha)
+        try:
+            header = decode_messages(
+                self._repo.git.log(
+                    "-1",
+                    "--encoding=UTF-8",
+                    "--format=%P%n%B",
+                    sha,
+                    stdout_as_string=False,
+                )
+            )
+        except GitCommandError as error:
+            raise ReleaseFailure(f"git log failed: {_last_line(error)}") from error
         parents_line, _, message = header.partition("\n")
         parents = tuple(parents_line.split())
         # A merge lists nothing here (no combined diff): only bumps are checked.
@@ -142,7 +178,7 @@ class GitRepository:
     def file_at(self, revision: str, path: str) -> str | None:
         """A file's text at `revision`, or None when it has no such file."""
         status, out, _ = self._repo.git.execute(
-            ["git", "cat-file", "blob", f"{revision}:{path}"],
+            [*_GIT, "cat-file", "blob", f"{revision}:{path}"],
             with_exceptions=False,
             with_extended_output=True,
             strip_newline_in_stdout=False,
@@ -152,7 +188,7 @@ class GitRepository:
     def is_ignored(self, path: str) -> bool:
         """True when a .gitignore rule keeps `path` out of commits."""
         status = self._repo.git.execute(
-            ["git", "check-ignore", "-q", "--no-index", path],
+            [*_GIT, "check-ignore", "-q", "--no-index", path],
             with_exceptions=False,
             with_extended_output=True,
         )[0]
@@ -173,16 +209,23 @@ class GitRepository:
         )
 
     def create_tag(self, name: str, message: str) -> None:
-        """An annotated tag at HEAD whose message is kept verbatim (`#` lines too)."""
-        self._git(
-            "tag",
-            "-a",
-            "--cleanup=verbatim",
-            "-m",
-            message,
-            name,
-            env=self._identity_env(),
-        )
+        """An annotated tag at HEAD whose message is kept verbatim (`#` lines too).
+
+        The message goes through a file: a first release over a long history
+        has notes far above the 128 KiB one argument may hold.
+        """
+        with tempfile.TemporaryDirectory(prefix="release-tag-") as folder:
+            path = Path(folder, "message")
+            path.write_text(message, encoding="utf-8")
+            self._git(
+                "tag",
+                "-a",
+                "--cleanup=verbatim",
+                "-F",
+                str(path),
+                name,
+                env=self._identity_env(),
+            )
 
     def has_tag(self, name: str) -> bool:
         """True when the tag exists."""
@@ -204,7 +247,7 @@ class GitRepository:
         if tag is not None:
             refspecs.append(f"refs/tags/{tag}:refs/tags/{tag}")
         status, out, err = self._repo.git.execute(
-            ["git", "push", "--atomic", "--porcelain", remote, *refspecs],
+            [*_GIT, "push", "--atomic", "--porcelain", remote, *refspecs],
             with_exceptions=False,
             with_extended_output=True,
         )
@@ -217,7 +260,7 @@ class GitRepository:
         ]
         if not reasons:  # nothing was rejected: the push never got that far
             raise ReleaseFailure(
-                f"git push to {remote} failed: {_last_plain_line(str(err))}"
+                f"git push to {remote} failed: {_plain_text(str(err))}"
             )
         others = [r for r in reasons if not any(w in r for w in (*_MOVED, *_ATOMIC))]
         said = "\n".join(reasons) + "\n" + str(err)
@@ -239,7 +282,7 @@ class GitRepository:
         self.fetch_branch(remote, branch)
         try:
             self._repo.git.merge(
-                "--no-edit", "--no-verify", tracking, env=self._identity_env()
+                "--ff", "--no-edit", "--no-verify", tracking, env=self._identity_env()
             )
         except GitCommandError as error:
             # A conflict leaves a merge to abort; a refused merge (unrelated
@@ -250,21 +293,43 @@ class GitRepository:
             ) from error
 
     def fast_forward(self, commit: str) -> None:
-        """Move the checked-out branch, index and files forward to `commit`."""
-        self._git("merge", "-q", "--ff-only", commit)
+        """Move the checked-out branch, index and files forward to `commit`.
+
+        Untracked files in the way stop it before anything moves: they are named.
+        """
+        try:
+            self._repo.git.merge("-q", "--ff-only", commit)
+        except GitCommandError as error:
+            in_the_way = [
+                line.strip()
+                for line in str(error.stderr).splitlines()
+                if line.startswith("\t")
+            ]
+            if "untracked working tree files" in str(error.stderr) and in_the_way:
+                raise Refusal(
+                    f"untracked files in the way: {', '.join(in_the_way)}: "
+                    "move or remove them"
+                ) from error
+            raise ReleaseFailure(f"git merge failed: {_last_line(error)}") from error
 
     def merge_tree(self, ours: str, theirs: str) -> tuple[str, list[str]]:
         """The merged tree of two commits (nothing touched) and its conflicted paths."""
+        found = self._repo.git.version_info
+        if found < MERGE_TREE_GIT:
+            raise Refusal(
+                f"git {'.'.join(map(str, found))} found: sync needs git "
+                f"{'.'.join(map(str, MERGE_TREE_GIT))} or newer "
+                "(git merge-tree --write-tree)"
+            )
         status, out, err = self._repo.git.execute(
-            ["git", "merge-tree", "--write-tree", "--name-only", "-z", ours, theirs],
+            [*_GIT, "merge-tree", "--write-tree", "--name-only", "-z", ours, theirs],
             with_exceptions=False,
             with_extended_output=True,
             strip_newline_in_stdout=False,
         )
         if status not in (0, 1):
             raise ReleaseFailure(
-                f"git merge-tree failed (git 2.38 or newer needed): "
-                f"{_first_line(str(err)) or status}"
+                f"git merge-tree failed: {_first_line(str(err)) or status}"
             )
         tree, _, rest = str(out).partition("\0")
         conflicted = rest.split("\0\0", 1)[0].split("\0") if status == 1 else []
@@ -341,10 +406,12 @@ def _last_line(error: GitCommandError) -> str:
     return lines[-1] if lines else str(error.status)
 
 
-def _last_plain_line(text: str) -> str:
+def _plain_text(text: str) -> str:
+    """git's whole message on one line, hints left out (its last line alone may be
+    "and the repository exists.")."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith("hint:")]
-    return lines[-1] if lines else "git push failed"
+    return " ".join(lines) if lines else "git push failed"
 
 
 def _first_line(text: str) -> str:
@@ -354,9 +421,13 @@ def _first_line(text: str) -> str:
 
 def _push_reason(stderr: str, reasons: list[str]) -> str:
     """The remote's own words (`remote: GH006: ...`), else git's per-ref reason."""
-    for line in stderr.splitlines():
-        if line.startswith("remote:") and line.removeprefix("remote:").strip():
-            return line.strip()
+    remote = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.startswith("remote:") and line.removeprefix("remote:").strip()
+    ]
+    if remote:
+        return " ".join(remote)
     useful = [r for r in reasons if not any(word in r for word in _ATOMIC)]
     if useful:
         return useful[0]

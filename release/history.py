@@ -23,9 +23,9 @@ SUBJECT = "\x1f"
 # pattern starts with a literal, which lets `re` skip ahead at C speed, and the
 # scans run only when a plain substring test says they can match.
 _SCOPE = r"(?:\([^()\r\n]+\))?"
-_BREAKING_HEADER = re.compile(rf"\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!: \S")
+_BREAKING_HEADER = re.compile(rf"\x1f[^\S\n]*[A-Za-z][A-Za-z0-9_-]*{_SCOPE}!:[ \t]+\S")
 _BREAKING_FOOTER = re.compile(r"\nBREAKING[ -]CHANGE:")
-_FEATURE_HEADER = re.compile(rf"\x1f[^\S\n]*[Ff][Ee][Aa][Tt]{_SCOPE}!?: \S")
+_FEATURE_HEADER = re.compile(rf"\x1f[^\S\n]*[Ff][Ee][Aa][Tt]{_SCOPE}!?:[ \t]+\S")
 _RELEASE_SUBJECT = re.compile(r"\x1fchore\(release\): (\S+)")
 
 
@@ -41,6 +41,11 @@ class CommitLog:
     """The commits of one range, newest first, as git printed them."""
 
     def __init__(self, text: str) -> None:
+        # git puts one SUBJECT mark per record (and NUL cannot be in a message):
+        # any more were written into a message and must not read as a subject.
+        records = text.count("\0") + (0 if text.endswith("\0") else 1)
+        if text.count(SUBJECT) > records:
+            text = "\0".join(_unmarked(chunk) for chunk in text.split("\0"))
         self.text = text
 
     def __bool__(self) -> bool:
@@ -61,9 +66,10 @@ class CommitLog:
         """The highest bump a counted commit asks for; PATCH when none asks more.
 
         The release tool's own commits never ask for more than a patch, except
-        when a person wrote a footer into one; `_counted` skips those.
+        when a person wrote a footer into one; `_counted` skips those, and merge
+        commits, whose own title and footers are "anything else" (patch).
         """
-        if self._counted(_BREAKING_HEADER, "!: ") or self._counted(
+        if self._counted(_BREAKING_HEADER, "!:") or self._counted(
             _BREAKING_FOOTER, "\nBREAKING"
         ):
             return BumpLevel.MAJOR
@@ -73,6 +79,16 @@ class CommitLog:
 
     def released_versions(self) -> list[tuple[str, Version]]:
         """(sha, version) of every release commit that wrote a release `X.Y.Z`."""
+        return [(sha, v) for sha, v in self._own_versions() if v.is_release]
+
+    def built_versions(self) -> list[Version]:
+        """Every dev build the tool committed in the range, reverted or not."""
+        return [
+            version for _, version in self._own_versions() if not version.is_release
+        ]
+
+    def _own_versions(self) -> list[tuple[str, Version]]:
+        """(sha, version) of every commit of the tool's that wrote a version."""
         found: list[tuple[str, Version]] = []
         if SUBJECT + RELEASE_COMMIT_PREFIX not in self.text:
             return found
@@ -81,7 +97,7 @@ class CommitLog:
                 version = Version.parse(match[1])
             except MalformedVersion:
                 continue
-            if version.is_release and self._is_own(match.start()):
+            if self._is_own(match.start()):
                 found.append((self._record_sha(match.start()), version))
         return found
 
@@ -90,9 +106,16 @@ class CommitLog:
         if needed not in self.text:
             return False
         for match in pattern.finditer(self.text):
-            if not self._is_own(match.start()):
+            position = match.start()
+            if not self._is_merge(position) and not self._is_own(position):
                 return True
         return False
+
+    def _is_merge(self, position: int) -> bool:
+        """True when the record around `position` has more than one parent."""
+        start = self._record_start(position)
+        header = self.text[start : self.text.index("\n", start + 1)]
+        return len(header.split()) > 2
 
     def _is_own(self, position: int) -> bool:
         """True when the record around `position` has the tool's title and trailer."""
@@ -114,6 +137,36 @@ class CommitLog:
         start = self._record_start(position)
         header = self.text[start : self.text.index("\n", start)]
         return header.strip().split(" ", 1)[0]
+
+
+def decode_messages(raw: bytes) -> str:
+    """git's output as text, whatever bytes the messages hold; never raises.
+
+    `git log --encoding=UTF-8` re-encodes every commit that names its encoding;
+    one that names none (or an unknown one) comes out as it was written. Those
+    records alone are read as cp1252, else latin-1 (which reads any byte).
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "\0".join(_decoded(record) for record in raw.split(b"\0"))
+
+
+def _decoded(record: bytes) -> str:
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return record.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return record.decode("latin-1")
+
+
+def _unmarked(chunk: str) -> str:
+    """A record whose message's own SUBJECT bytes are made spaces (git's mark kept)."""
+    mark = chunk.find(SUBJECT) + 1
+    if mark == 0:
+        return chunk
+    return chunk[:mark] + chunk[mark:].replace(SUBJECT, " ")
 
 
 def _parse_record(chunk: str) -> CommitRecord | None:

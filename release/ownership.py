@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from release.settings import BranchRole
-from release.version import MalformedVersion, Version
+from release.version import MalformedVersion, Version, version_line
 
 RELEASE_COMMIT_PREFIX = "chore(release): "
 TRAILER_KEY = "Release-Tool"
@@ -117,7 +117,7 @@ def _own_bump(
         return None  # a person's commit that changes other files
     if version_file not in commit.changed_files:
         return None
-    if (commit.version_text or "").removesuffix("\n") != str(version):
+    if version_line(commit.version_text or "") != str(version):
         return None
     return OwnCommit(OwnKind.BUMP, version, f"it wrote {version_file} {version}")
 

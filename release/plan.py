@@ -9,7 +9,12 @@ from release.conventional import ConventionalCommit, parse_message
 from release.facts import Facts
 from release.history import CommitLog
 from release.ownership import OwnKind, done_for, is_release_commit
-from release.policy import PlanError, next_dev_version, next_release_version
+from release.policy import (
+    NotAbove,
+    PlanError,
+    next_dev_version,
+    next_release_version,
+)
 from release.settings import BranchRole, Settings
 from release.version import Version
 
@@ -36,6 +41,7 @@ class ReleasePlan:
     tag: str | None = None
     notes: str = ""
     released: bool = False
+    latest: bool = False  # a release of the newest line (not a maintenance branch)
 
     @property
     def changes(self) -> bool:
@@ -111,13 +117,26 @@ def plan(facts: Facts, settings: Settings) -> ReleasePlan:
     if idle:
         released = role is BranchRole.RELEASE and facts.head_is_tagged
         return ReleasePlan(
-            facts.branch, role, current, current, idle=idle, released=released
+            facts.branch,
+            role,
+            current,
+            current,
+            idle=idle,
+            released=released,
+            latest=released and facts.line is None,
         )
     level = facts.commits.bump_level()
     if role is BranchRole.DEV:
-        version = next_dev_version(current, facts.newest, level)
+        version = next_dev_version(
+            current, facts.newest, level, facts.commits.built_versions()
+        )
         return ReleasePlan(facts.branch, role, current, version)
     version = next_release_version(current, facts.newest, level, settings.tag_prefix)
+    if facts.line is not None and not facts.line.contains(version):
+        raise NotAbove(
+            f"release {version} is outside the {facts.line} line of {facts.branch}: "
+            "release it from a newer line"
+        )
     notes = render_section(str(version), facts.date, changelog_entries(facts.commits))
     return ReleasePlan(
         facts.branch,
@@ -127,6 +146,7 @@ def plan(facts: Facts, settings: Settings) -> ReleasePlan:
         tag=_tag_name(settings, version),
         notes=notes,
         released=True,
+        latest=facts.line is None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from release.version import BumpLevel, Version
 
 ZERO = Version(0, 0, 0)
@@ -16,9 +18,16 @@ class NotAbove(PlanError):
 
 
 def next_dev_version(
-    current: Version, newest_release: Version | None, level: BumpLevel
+    current: Version,
+    newest_release: Version | None,
+    level: BumpLevel,
+    built: Iterable[Version] = (),
 ) -> Version:
-    """The next development build after `current` on the dev branch."""
+    """The next development build after `current` on the dev branch.
+
+    `built` are the builds the tool already committed since the newest release:
+    a person may revert such a commit, but its version (an image tag) stays used.
+    """
     if newest_release is None:
         # No tag yet: a release VERSION counts as released; a dev build's own
         # target stands (0.1.0-dev.3 goes on to 0.1.0-dev.4).
@@ -30,6 +39,9 @@ def next_dev_version(
         candidate = target.dev_build(current.dev + 1)
     else:
         candidate = target.dev_build(1)
+    used = [version.dev or 0 for version in built if version.release == target]
+    if used and candidate.dev is not None and candidate.dev <= max(used):
+        candidate = target.dev_build(max(used) + 1)
     if candidate <= current:
         raise NotAbove(
             f"the next dev build {candidate} would not be above VERSION {current}"

@@ -10,7 +10,7 @@ from release.errors import Refusal, ReleaseFailure
 from release.facts import gather_facts
 from release.gitrepo import GitRepository, PushResult
 from release.ownership import OwnKind, bump_message, own_commit
-from release.plan import ReleasePlan, plan
+from release.plan import FULL_HISTORY_HINT, IncompleteHistory, ReleasePlan, plan
 from release.report import say
 from release.settings import BranchRole, Settings
 from release.versionfile import read_version, write_version
@@ -49,10 +49,15 @@ def _restore(root: Path, saved: dict[str, bytes | None]) -> None:
     """Put back files `git reset` does not know (untracked or ignored ones)."""
     for name, content in saved.items():
         path = root / name
-        if content is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_bytes(content)
+        try:
+            if content is None:
+                path.unlink(missing_ok=True)
+            elif not path.is_file() or path.read_bytes() != content:
+                path.write_bytes(content)
+        except OSError:
+            # Unchanged files are never rewritten, so a file that cannot be
+            # written (read-only) was not changed either: nothing to put back.
+            continue
 
 
 def write_release(repo: GitRepository, settings: Settings, plan: ReleasePlan) -> None:
@@ -61,6 +66,11 @@ def write_release(repo: GitRepository, settings: Settings, plan: ReleasePlan) ->
     if plan.role is BranchRole.RELEASE:
         paths.append(settings.changelog)
     for name in paths:
+        if (repo.root / name).is_symlink():
+            raise Refusal(
+                f"{name} is a symbolic link, so the release commit would not hold "
+                "its text: make it a regular file"
+            )
         if repo.is_ignored(name):
             raise Refusal(
                 f"{name} is git-ignored, so no release commit can hold it: "
@@ -145,6 +155,8 @@ def bump(
     lost race is not retried: see `bump_checked_commit`.
     """
     refuse_dirty_work_tree(repo)
+    if repo.is_shallow():  # before any fetch: a refusal writes nothing
+        raise IncompleteHistory(f"this clone is shallow: {FULL_HISTORY_HINT}")
     if push and checked_sha is not None:
         return bump_checked_commit(repo, settings, branch, remote, checked_sha)
     for attempt in range(1, PUSH_ATTEMPTS + 1):

@@ -17,7 +17,7 @@ from release.ownership import sync_message
 from release.publish import PUSH_ATTEMPTS, refuse_dirty_work_tree
 from release.report import say
 from release.settings import Settings
-from release.version import MalformedVersion, Version
+from release.version import MalformedVersion, Version, version_line
 from release.versionfile import read_version
 
 
@@ -36,21 +36,27 @@ def _version_at(repo: GitRepository, revision: str, path: str) -> Version | None
     if text is None:
         return None
     try:
-        return Version.parse(text.removesuffix("\n"))
+        return Version.parse(version_line(text))
     except MalformedVersion:
         raise Refusal(f"{revision}:{path}: {text.strip()!r} is not a version") from None
 
 
 def resolved_files(
-    repo: GitRepository, settings: Settings, tag: str, conflicted: list[str]
+    repo: GitRepository,
+    settings: Settings,
+    tag: str,
+    released: Version,
+    conflicted: list[str],
 ) -> dict[str, str]:
-    """VERSION (the higher) and, when it conflicts, CHANGELOG.md by the contract."""
+    """VERSION (the higher) and, when it conflicts, CHANGELOG.md by the contract.
+
+    The release's version is the tag's name: a tag made by hand over a VERSION
+    nobody bumped must not leave dev below the tag it now contains.
+    """
     files: dict[str, str] = {}
     ours = _version_at(repo, "HEAD", settings.version_file)
-    theirs = _version_at(repo, tag, settings.version_file)
-    candidates = [version for version in (ours, theirs) if version is not None]
-    if candidates:
-        files[settings.version_file] = f"{max(candidates)}\n"
+    candidates = [version for version in (ours, released) if version is not None]
+    files[settings.version_file] = f"{max(candidates)}\n"
     if settings.changelog in conflicted:
         files[settings.changelog] = merge_changelogs(
             repo.file_at("HEAD", settings.changelog) or "",
@@ -59,7 +65,9 @@ def resolved_files(
     return files
 
 
-def merge_release(repo: GitRepository, settings: Settings, tag: str) -> str:
+def merge_release(
+    repo: GitRepository, settings: Settings, tag: str, released: Version
+) -> str:
     """The merge commit of `tag` into HEAD (not yet on any branch)."""
     head = repo.commit_of("HEAD")
     tree, conflicted = repo.merge_tree(head, tag)
@@ -70,7 +78,9 @@ def merge_release(repo: GitRepository, settings: Settings, tag: str) -> str:
             f"sync: {tag} conflicts with {settings.dev_branch} in "
             f"{', '.join(others)}: merge it by hand"
         )
-    tree = repo.tree_with(tree, resolved_files(repo, settings, tag, conflicted))
+    tree = repo.tree_with(
+        tree, resolved_files(repo, settings, tag, released, conflicted)
+    )
     message = sync_message(tag, settings.dev_branch)
     return repo.commit_tree(tree, [head, repo.commit_of(tag)], message)
 
@@ -102,11 +112,12 @@ def sync(
         tags = release_tags(repo.tag_names(), settings.tag_prefix)
         if not tags:
             return _nothing(repo, settings, "no release tag yet")
-        tag = tags[max(tags)]
+        released = max(tags)
+        tag = tags[released]
         if repo.contains(tag):
             return _nothing(repo, settings, f"{branch} already contains {tag}")
         start = repo.commit_of("HEAD")
-        repo.fast_forward(merge_release(repo, settings, tag))
+        repo.fast_forward(merge_release(repo, settings, tag, released))
         version = read_version(repo.root, settings)
         sha = repo.commit_of("HEAD")
         note = f"merged {tag} into {branch}, VERSION {version}"

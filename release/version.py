@@ -18,6 +18,15 @@ _NUMBER = r"(0|[1-9][0-9]*)"
 _SPELLING = re.compile(rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-dev\.{_NUMBER})?")
 
 
+def version_line(text: str) -> str:
+    """A version file's one line: its line ending (LF or CRLF, optional) removed.
+
+    Every reader of VERSION (the work tree, a commit, a tag) goes through this,
+    so a file from a Windows checkout is judged the same by every command.
+    """
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 class MalformedVersion(ValueError):
     """Text that is neither `X.Y.Z` nor `X.Y.Z-dev.N`."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from release.errors import Refusal
 from release.settings import Settings
-from release.version import EXPECTED_FORMS, MalformedVersion, Version
+from release.version import EXPECTED_FORMS, MalformedVersion, Version, version_line
 
 
 def find_root(start: Path) -> Path:
@@ -21,10 +21,10 @@ def read_version(root: Path, settings: Settings) -> Version:
     """VERSION's content; a Refusal naming the file, the text and the expected forms."""
     path = root / settings.version_file
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise Refusal(f"{path}: cannot read the version ({error})") from error
-    line = text.removesuffix("\n")  # exactly one line, its newline optional
+    line = version_line(text)  # exactly one line, its line ending optional
     try:
         return Version.parse(line)
     except MalformedVersion:

@@ -53,7 +53,8 @@ def test_release_twice_changes_nothing_and_still_reports_released(
     assert dev.bump() == "0.1.1"
     assert (dev.git("rev-parse", "HEAD"), dev.tags()) == (head, tags)
     assert output.read_text() == (
-        f"version=0.1.1\nprevious=0.1.1\nreleased=true\nchanged=false\nsha={head}\n"
+        "version=0.1.1\nprevious=0.1.1\nreleased=true\nlatest=true\n"
+        f"changed=false\nsha={head}\n"
     )
 
 
@@ -81,11 +82,13 @@ def test_github_output_on_dev_and_on_master(
         "version=0.1.1-dev.1",
         "previous=0.1.0",
         "released=false",
+        "latest=false",
         "changed=true",
         f"sha={dev_build}",
         "version=0.1.1",
         "previous=0.1.1-dev.1",
         "released=true",
+        "latest=true",
         "changed=true",
         f"sha={dev.git('rev-parse', 'HEAD')}",
     ]

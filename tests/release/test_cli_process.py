@@ -26,7 +26,7 @@ def test_bump_push_as_a_process_writes_github_output(
     remote = dev.git("ls-remote", "origin", "refs/heads/dev").split()[0]
     assert remote == dev.git("rev-parse", "HEAD")
     assert output.read_text() == (
-        "version=0.2.0-dev.1\nprevious=0.1.0\nreleased=false\n"
+        "version=0.2.0-dev.1\nprevious=0.1.0\nreleased=false\nlatest=false\n"
         f"changed=true\nsha={remote}\n"
     )
 

@@ -60,6 +60,7 @@ def test_the_checked_commit_is_versioned(
         "version": "0.2.0-dev.1",
         "previous": "0.1.0",
         "released": "false",
+        "latest": "false",
         "changed": "true",
         "sha": tip,
     }
@@ -133,6 +134,7 @@ def test_a_rerun_reports_the_version_it_already_pushed(
         "version": "0.1.1",
         "previous": "0.1.1",
         "released": "true",
+        "latest": "true",
         "changed": "false",
         "sha": first,
     }

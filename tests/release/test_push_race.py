@@ -146,3 +146,45 @@ def test_a_remote_with_unrelated_history_fails_in_one_line(tmp_path: Path) -> No
     assert result.err.splitlines()[-1].startswith("release: cannot merge")
     assert (a.git("rev-parse", "HEAD"), a.version) == (head, "0.1.0\n")
     assert a.git("status", "--porcelain") == ""
+
+
+HOSTILE_CONFIG = (
+    ("merge.ff", "false"),
+    ("pull.rebase", "true"),
+    ("merge.autoStash", "true"),
+    ("push.followTags", "true"),
+    ("log.showSignature", "true"),
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("branch", ["dev", "master"])
+def test_a_race_loser_fast_forwards_whatever_the_user_config(
+    tmp_path: Path, branch: str
+) -> None:
+    """Two clones bump the same HEAD; the loser lands on the winner's commit."""
+    a, b, origin = two_clones(tmp_path)
+    for name, value in HOSTILE_CONFIG:
+        a.git("config", "--global", name, value)
+    a.checkout(branch)
+    a.commit("fix: one fix for both")
+    a.git("push", "-q", "origin", branch)
+    b.git("fetch", "-q", "origin")
+    b.git("checkout", "-q", branch)
+    b.git("merge", "-q", "--ff-only", f"origin/{branch}")
+    waiting, go = gate_push(a, tmp_path)
+    run_a = start_bump(a)
+    try:
+        wait_until(waiting.exists, timeout=60, what="clone a to reach its push")
+        version_b = finish(start_bump(b))
+    finally:
+        go.touch()
+    assert finish(run_a) == version_b == ("0.1.1-dev.1" if branch == "dev" else "0.1.1")
+    tip = git(origin, "rev-parse", f"refs/heads/{branch}")
+    assert a.git("rev-parse", "HEAD") == tip
+    assert (
+        git(origin, "log", "-1", "--format=%s", tip) == f"chore(release): {version_b}"
+    )
+    assert git(origin, "tag", "--list").split() == (
+        ["v0.1.0"] if branch == "dev" else ["v0.1.0", "v0.1.1"]
+    )

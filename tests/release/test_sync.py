@@ -197,3 +197,80 @@ def test_a_failed_signature_leaves_dev_as_it_was(dev: Clone, tmp_path: Path) -> 
     assert result.code == 1 and result.err.count("\n") == 1
     assert "git commit-tree failed" in result.err
     assert everything(dev) == before
+
+
+OLD_CHANGELOG = """# Changelog
+
+## [Unreleased]
+
+## [v0.1.0] - 2020-01-02
+
+Hand-written, with a prefix.
+
+## [0.1.0-rc.1] - 2020-01-01
+
+A release candidate.
+
+## [0.0.9] - 2019-12-01
+
+Parsed.
+
+## [1.0]
+
+Odd, but released.
+"""
+
+
+def test_sync_keeps_changelog_sections_it_cannot_parse_in_place(dev: Clone) -> None:
+    dev.checkout("master")
+    (dev.path / "CHANGELOG.md").write_text(OLD_CHANGELOG)
+    dev.git("add", "CHANGELOG.md")
+    dev.commit("docs: the old changelog")
+    dev.checkout("dev")
+    dev.git("merge", "-q", "--ff-only", "master")
+    text = OLD_CHANGELOG.replace("## [Unreleased]\n", "## [Unreleased]\n\n- soon\n")
+    (dev.path / "CHANGELOG.md").write_text(text)
+    dev.git("add", "CHANGELOG.md")
+    dev.commit("docs: what is coming")
+    dev.checkout("master")
+    dev.commit("fix: hotfix")
+    assert dev.bump() == "0.1.1"
+    dev.checkout("dev")
+    assert dev.release("sync").code == 0
+    merged = dev.changelog
+    assert "- soon" in merged and merged.count("## [0.1.1]") == 1
+    order = ["## [0.1.1]", "## [v0.1.0]", "## [0.1.0-rc.1]", "## [0.0.9]", "## [1.0]"]
+    positions = [merged.index(heading) for heading in order]
+    assert positions == sorted(positions), merged
+    for words in ("with a prefix.", "A release candidate.", "Odd, but released."):
+        assert merged.count(words) == 1, merged
+
+
+def test_sync_takes_the_version_from_the_tags_name(dev: Clone) -> None:
+    dev.commit("fix: one")
+    assert dev.bump() == "0.1.1-dev.1"
+    dev.checkout("master")
+    dev.commit("feat: released by hand, VERSION forgotten")
+    dev.git("tag", "-a", "v0.2.0", "-m", "by hand")
+    dev.checkout("dev")
+    result = dev.release("sync")
+    assert (result.code, result.out) == (0, "0.2.0\n"), result.err
+    dev.commit("fix: after")
+    assert dev.bump() == "0.2.1-dev.1"
+
+
+def test_a_crlf_version_is_read_alike_by_every_command(dev: Clone) -> None:
+    dev.checkout("master")
+    dev.commit("fix: hotfix")
+    assert dev.bump() == "0.1.1"
+    dev.checkout("dev")
+    (dev.path / "VERSION").write_bytes(b"0.1.0\r\n")
+    dev.git("add", "VERSION")
+    dev.commit("chore: VERSION from a Windows checkout")
+    assert dev.release("current").out == "0.1.0\n"
+    assert dev.release("next").out == "0.1.2-dev.1\n"
+    result = dev.release("sync")
+    assert (result.code, result.out) == (0, "0.1.1\n"), result.err
+    dev.commit("fix: two")
+    assert dev.bump() == "0.1.2-dev.1"
+    assert dev.release("own-commit").out == "true\n"

@@ -185,7 +185,7 @@ def test_settings_defaults_and_roles(tmp_path: Path) -> None:
     "table",
     [
         "release-branches = 'master'",
-        "tag-prefix = ''",
+        "changelog = ''",
         "changelog = 3",
         "release = [1",
         "[tool]\nrelease = 1",
