@@ -30,14 +30,14 @@ Engine = Callable[..., str]
 # The services whose root file system the e2e tries to write to (issue 27, point 6).
 WRITE_PROBED = ("web", "nginx")
 WRITE_PROBE = "touch /.prework-write-probe 2>&1 || true"
-SIZE = re.compile(r"^(\d+(?:\.\d+)?)([kmg])b?$", re.I)
+SIZE = re.compile(r"^(\d+(?:\.\d+)?)([kmg]?)b?$", re.I)
 
 
 def size_bytes(size: str) -> int:
-    """A compose memory size (256M, 1G) in bytes."""
-    match = SIZE.match(size)
+    """A compose memory size (256M, 1G, or bytes as `docker stack config` says)."""
+    match = SIZE.match(str(size))
     assert match, size
-    unit = {"k": 2**10, "m": 2**20, "g": 2**30}[match.group(2).lower()]
+    unit = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[match.group(2).lower()]
     return int(float(match.group(1)) * unit)
 
 
