@@ -101,8 +101,8 @@ def test_every_service_has_cpu_memory_and_process_limits_and_reservations(
     assert keys["cpus"] > keys["reserved_cpus"] > 0
     assert keys["memory"] > keys["reserved_memory"] > 0
     assert keys["pids"] > 0
-    # The tmpfs folders fit in the memory limit with room for the process.
-    assert sum(keys["tmpfs"].values()) <= keys["memory"] / 4
+    # The tmpfs folders, full, leave the process at least half its memory limit.
+    assert sum(keys["tmpfs"].values()) <= keys["memory"] / 2
 
 
 @pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: str(v)[:12])
