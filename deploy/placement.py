@@ -3,8 +3,8 @@
 Stateful services (redis, and mongo in its overlay) and nginx (the published address)
 are constrained to `node.labels.<label> == true`, so a reschedule never starts them on a
 node without their volume or address. On a single-node swarm the deploy sets every label
-on that node; with several nodes an operator chooses the nodes (README, "Docker
-Swarm"), and the deploy only checks that each constraint can be met.
+on that node; with several nodes an operator chooses the nodes (docs/SWARM.md,
+"Placement"), and the deploy only checks that each constraint can be met.
 """
 
 from __future__ import annotations

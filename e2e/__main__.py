@@ -128,19 +128,33 @@ def run_stack(base: images.BaseImages, own_engine: bool, figures: Figures) -> No
         remove_changed_template()
 
 
+USAGE = "usage: python -m e2e [--nodes 1|3|4|5]"
+
+
 def node_count(argv: list[str]) -> int | None:
     """`--nodes N` (default 1: one engine); None, with one line said, when bad."""
     if not argv:
         return 1
     if len(argv) == 2 and argv[0] == "--nodes" and argv[1] in ("1", "3", "4", "5"):
         return int(argv[1])
-    print("usage: python -m e2e [--nodes 1|3|4|5]", file=sys.stderr)
+    print(USAGE, file=sys.stderr)
     return None
+
+
+def asks_for_help(argv: list[str]) -> bool:
+    """`--help` / `-h`: the usage and what the e2e does, on stdout (exit 0)."""
+    if argv not in (["--help"], ["-h"]):
+        return False
+    print(f"{USAGE}\n\n{__doc__}")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run every step; 0 when all held, 1 (with the reason) when one did not."""
-    nodes = node_count(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if asks_for_help(argv):
+        return 0
+    nodes = node_count(argv)
     if nodes is None:
         return 2
     stop_on_signals()

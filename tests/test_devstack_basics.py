@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import devstack
 from devstack import (
@@ -70,3 +76,55 @@ def test_run_captures_output_and_explains_a_failure() -> None:
 
 def test_the_docker_wrapper_is_not_shadowed_by_a_module() -> None:
     assert devstack.docker.__module__ == "devstack.commands"
+
+
+# What `nox -s serve` imports; it installs the service alone (`pip install -e .`).
+SERVE_IMPORTS = """
+import json, sys
+import devstack, devstack.serve, devstack.proxy
+print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))
+"""
+PROJECT_PACKAGES = {"app", "release", "nginx", "deploy", "devstack", "e2e"}
+
+
+def distribution(name: str) -> str:
+    """A distribution's name as PEP 503 compares them."""
+    return canonicalize_name(name)
+
+
+def runtime_closure() -> set[str]:
+    """The service's dependencies and theirs, as `pip install .` gets them here."""
+    found: set[str] = set()
+    pending = ["prework-flask-app"]
+    while pending:
+        for line in importlib.metadata.requires(pending.pop()) or []:
+            requirement = Requirement(line)
+            name = distribution(requirement.name)
+            applies = requirement.marker is None or requirement.marker.evaluate(
+                {"extra": ""}
+            )
+            if applies and name not in found:
+                found.add(name)
+                pending.append(name)
+    return found
+
+
+def test_serving_imports_only_the_service_dependencies() -> None:
+    """devstack, as `nox -s serve` imports it, needs no test-only library (issue 26)."""
+    done = subprocess.run(  # nosec B603 # this Python, fixed code
+        [sys.executable, "-c", SERVE_IMPORTS],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = set(json.loads(done.stdout)) - set(sys.stdlib_module_names)
+    imported -= PROJECT_PACKAGES
+    owners = importlib.metadata.packages_distributions()
+    allowed = runtime_closure()
+    outside = {
+        name: owners.get(name, ["?"])
+        for name in sorted(imported)
+        if not name.startswith("_")
+        and not {distribution(owner) for owner in owners.get(name, [])} & allowed
+    }
+    assert outside == {}
