@@ -27,6 +27,7 @@ from e2e.failed_deploys import (
     step_partial_stack_deploy,
     step_unready_after_swarm_rollback,
 )
+from e2e.hardening import step_hardening
 from e2e.operator import step_lock_and_rollback
 from e2e.scale import step_scale
 from e2e.seed_commands import say_seed_commands
@@ -93,6 +94,7 @@ def steps() -> list[Step]:
     return [
         lambda url, figures: step_deploy(IMAGE_A, f"{url}/", figures),
         lambda url, figures: step_checks(url, IMAGE_A, figures),
+        step_hardening,
         lambda url, figures: step_rolling_update(IMAGE_B, url, figures),
         lambda url, figures: step_rerun(IMAGE_B, url, figures),
         lambda url, figures: step_rollback(IMAGE_BROKEN, IMAGE_B, url, figures),

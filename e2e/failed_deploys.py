@@ -29,7 +29,7 @@ from devstack.harness import STACK, WEB
 
 # A spec the docker client passes on and Swarm refuses (its manager checks that a
 # memory limit is at least 4 MiB), for Redis only, as a last compose file.
-REFUSED_REDIS = """version: "3.8"
+REFUSED_REDIS = """version: "3.9"
 services:
   redis:
     deploy:

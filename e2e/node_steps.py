@@ -368,8 +368,12 @@ def redis_lookup(nodes: Nodes) -> str:
 
 def run_steps(nodes: Nodes, figures: Figures) -> None:
     """Every step in order."""
+    # Imported here: e2e.hardening names this module's Nodes.
+    from e2e.hardening import step_hardening_nodes
+
     for step in (
         step_deploy,
+        step_hardening_nodes,
         step_spread,
         step_drain,
         step_update,

@@ -19,7 +19,7 @@ import requests
 from deploy.placement import STACK_LABELS
 from deploy.swarm import image_matches, service_spec, service_state
 from deploy.verify import unverified_replicas
-from nginx.render import read_template_env
+from nginx.render import EDGE_ENV, read_template_env
 from devstack import docker, wait_until
 from devstack.harness import STACK, STORE_OVERLAY, WEB
 from e2e import images
@@ -148,8 +148,10 @@ def step_checks(base: str, image: str, figures: Figures) -> None:
         assert not redis_answers(address), f"Redis answers on {address}:6379"
     ports = {name: spec for name, spec in published_ports().items() if spec}
     assert list(ports) == [f"{STACK}_edge"], f"published: {ports}"
+    # The edge's unprivileged port (nginx/edge.env), published in host mode.
+    target = int(read_template_env(EDGE_ENV)["NGINX_EDGE_LISTEN"])
     assert [(p["TargetPort"], p["PublishMode"]) for p in ports[f"{STACK}_edge"]] == [
-        (80, "host")
+        (target, "host")
     ]
     step_store(base)
     step_placement()

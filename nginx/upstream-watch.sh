@@ -19,10 +19,12 @@
 #                                  `watch` in the background, then nginx starts
 #   upstream-watch.sh once         write the servers file now, no reload
 #   upstream-watch.sh watch [CMD]  poll; on a change rewrite and run CMD
-#                                  (default: nginx -s reload)
+#                                  (default: nginx -s reload, with -c NGINX_MAIN_CONF
+#                                  when set)
 #
 # Settings (nginx/template.env): NGINX_UPSTREAM_HOST, NGINX_UPSTREAM_PORT,
-# NGINX_UPSTREAM_SERVERS (the included file), NGINX_UPSTREAM_POLL (seconds).
+# NGINX_UPSTREAM_SERVERS (the included file), NGINX_UPSTREAM_POLL (seconds),
+# NGINX_MAIN_CONF (the config nginx was started on, when not the default: the edge's).
 set -eu
 
 host=${NGINX_UPSTREAM_HOST:?}
@@ -79,7 +81,10 @@ watch() {
 
 mode=${1:-hook}
 [ $# -eq 0 ] || shift
-[ $# -gt 0 ] || set -- nginx -s reload
+if [ $# -eq 0 ]; then
+    # `nginx -s reload` finds the master through the pid file its config names.
+    set -- nginx ${NGINX_MAIN_CONF:+-c "$NGINX_MAIN_CONF"} -s reload
+fi
 case $mode in
     once) update || true ;;
     watch) watch "$@" ;;

@@ -17,6 +17,7 @@ import pytest
 
 from devstack import NginxServer, find_binary, free_port, wait_until
 from devstack.edge import EdgeServer
+from devstack.nginx import UpstreamWatch
 from tests.raw_http import closed_by_server, raw_reply
 from tests.test_nginx_proxy import fetch, log_entries, upstream
 from tests.test_nginx_upstream_watch import Names
@@ -178,3 +179,27 @@ def test_one_address_holding_connections_at_the_edge_is_capped(
             )
     assert third and again
     assert other.startswith(b"HTTP/1.1 200"), other[:200]
+
+
+def test_the_watchers_own_reload_names_the_edges_main_config(
+    edge: EdgeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the stack the image's entrypoint starts the watcher with no command, and the
+    edge runs on NGINX_MAIN_CONF (its root file system is read-only), not on the
+    image's nginx.conf: the watcher's own reload names that config, or it would
+    signal no nginx at all (Debian's nginx.conf names another pid file)."""
+    monkeypatch.setenv("NGINX_MAIN_CONF", str(edge.prefix / "nginx.conf"))
+    error_log = edge.prefix / "logs" / "error.log"
+    before = error_log.read_text().count("signal 1 (SIGHUP) received")
+    # A servers file of its own: its first write is a change, which reloads.
+    variables = {
+        **edge.watch_variables(),
+        "NGINX_UPSTREAM_SERVERS": str(tmp_path / "watched.servers"),
+        "NGINX_UPSTREAM_POLL": "0.2",
+    }
+    with UpstreamWatch(variables, reload=[]):
+        wait_until(
+            lambda: error_log.read_text().count("signal 1 (SIGHUP) received") > before,
+            15,
+            "the edge told to reload",
+        )

@@ -98,7 +98,8 @@ def test_nginx_accepts_the_edge_config_with_the_stack_defaults() -> None:
             check=False,
         )
     assert result.returncode == 0, result.stderr
-    assert "listen 80;" in rendered and "proxy_protocol on;" in rendered
+    listen = read_template_env(EDGE_ENV)["NGINX_EDGE_LISTEN"]
+    assert f"listen {listen};" in rendered and "proxy_protocol on;" in rendered
     assert "proxy_next_upstream on;" in rendered
 
 

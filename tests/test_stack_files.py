@@ -63,8 +63,9 @@ PINNED_DEFAULT = re.compile(r"^\$\{[A-Z_]+:-[a-z0-9./-]+:\d+\.\d+\.\d+\}$")
 
 @pytest.mark.parametrize("name", COMPOSE_FILES)
 def test_compose_files_name_a_version_the_debian_client_deploys(name: str) -> None:
-    # Debian 12's docker.io client refuses a file without `version` ("1.0").
-    assert load(name)["version"] == "3.8"
+    # Debian 12's docker.io client refuses a file without `version` ("1.0"); 3.9 has
+    # deploy.resources.limits.pids; the files of one deploy must name the same.
+    assert load(name)["version"] == "3.9"
 
 
 def test_web_is_replicated_by_dns_round_robin_with_defaults(
@@ -112,7 +113,8 @@ def test_every_service_has_resource_limits(stack: dict[str, Any]) -> None:
 
 def test_secrets_reach_web_only_as_files(stack: dict[str, Any]) -> None:
     web = stack["services"]["web"]
-    assert set(web["secrets"]) == {"secret_key", "mongo_uri", "redis_password"}
+    sources = {secret["source"] for secret in web["secrets"]}
+    assert sources == {"secret_key", "mongo_uri", "redis_password"}
     for variable in SECRET_VARIABLES:
         assert variable not in web["environment"]
         secret = variable.lower()
@@ -123,8 +125,8 @@ def test_secrets_reach_web_only_as_files(stack: dict[str, Any]) -> None:
 def test_redis_has_a_password_persistence_and_no_port(stack: dict[str, Any]) -> None:
     redis = stack["services"]["redis"]
     assert "ports" not in redis
-    assert redis["secrets"] == ["redis_password"]
-    assert redis["volumes"] == ["redis_data:/data"]
+    assert [secret["source"] for secret in redis["secrets"]] == ["redis_password"]
+    assert redis["volumes"][0] == "redis_data:/data"
     command = " ".join(redis["command"])
     assert "/run/secrets/redis_password" in command
     assert "--appendonly yes" in command
@@ -137,7 +139,7 @@ def test_the_edge_is_the_only_published_port(stack: dict[str, Any]) -> None:
     edge = stack["services"]["edge"]
     assert edge["ports"] == [
         {
-            "target": 80,
+            "target": int(read_template_env(EDGE_ENV)["NGINX_EDGE_LISTEN"]),
             "published": "${PREWORK_HTTP_PORT:-80}",
             "protocol": "tcp",
             "mode": "host",
@@ -213,13 +215,16 @@ def test_self_hosted_mongo_has_auth_and_a_volume() -> None:
     environment = mongo["environment"]
     assert "MONGO_INITDB_ROOT_PASSWORD" not in environment
     assert environment["MONGO_INITDB_ROOT_PASSWORD_FILE"].startswith("/run/secrets/")
-    assert mongo["volumes"] == ["mongo_data:/data/db"]
+    assert mongo["volumes"][0] == "mongo_data:/data/db"
     assert "ports" not in mongo
 
 
 def test_mongo_tls_files_come_from_secrets() -> None:
     web = load("docker-compose.mongo-tls.yml")["services"]["web"]
-    assert set(web["secrets"]) == {"mongo_ca", "mongo_client_pem"}
+    assert {secret["source"] for secret in web["secrets"]} == {
+        "mongo_ca",
+        "mongo_client_pem",
+    }
     # A managed MongoDB is outside the swarm: only this file gives web a way out.
     assert web["networks"] == ["backend", "egress"]
     for path in web["environment"].values():
