@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess  # nosec B404 # runs gunicorn in the foreground
 import sys
 from contextlib import ExitStack
 
 from devstack.binaries import MissingBinary
+from devstack.commands import run
 from devstack.gunicorn import CONFIG, ROOT
 from devstack.ports import LOOPBACK
 from devstack.processes import StartFailed
@@ -50,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = [sys.executable, "-m", "gunicorn", "--config", str(CONFIG)]
         argv += ["--bind", f"{LOOPBACK}:{app_port}"]
         try:
-            return subprocess.run(  # nosec B603 # fixed argv
-                argv, cwd=ROOT, env=env, check=False
-            ).returncode
+            foreground = run(
+                argv, cwd=ROOT, env=env, check=False, timeout=None, capture=False
+            )
+            return foreground.returncode
         except KeyboardInterrupt:
             return 0
 
