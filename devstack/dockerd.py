@@ -8,6 +8,7 @@ data, exec root and socket in its temporary folder and makes no default bridge.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from pathlib import Path
 from typing import IO, Self
@@ -48,6 +49,28 @@ def engine_answers() -> bool:
 def swarm_state() -> str:
     """The engine's swarm state: inactive, pending, active, ..."""
     return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
+
+
+def remove_stale_vxlans() -> list[str]:
+    """Delete overlay VXLAN interfaces a dead engine left in the host namespace.
+
+    A live engine keeps its overlay's `vx-*` interface inside the network's own
+    namespace; one left down in the host namespace is debris of an engine that died
+    half-way, and makes the next engine's tasks fail with "error creating vxlan
+    interface: file exists". Called with the Docker lock held: no other engine of ours
+    runs in this namespace then. The names removed.
+    """
+    ip = find_binary("ip", "iproute2")
+    listed = run([ip, "-j", "-d", "link", "show", "type", "vxlan"], check=False)
+    stale = [
+        link["ifname"]
+        for link in json.loads(listed.stdout or "[]")
+        if link.get("ifname", "").startswith("vx-")
+        and link.get("operstate") == "DOWN"
+    ]
+    for name in stale:
+        run([ip, "link", "delete", name], check=False)
+    return stale
 
 
 def unmount_under(root: Path) -> None:
@@ -99,6 +122,9 @@ class Dockerd(ServiceProcess):
 
     def prepare(self, folder: Path) -> None:
         self.lock = take_docker_lock()
+        removed = remove_stale_vxlans()
+        if removed:
+            print(f"[devstack] removed dead engines' {', '.join(removed)}", flush=True)
         self.log_path = folder / "dockerd.log"
         self.had_bridge = Path("/sys/class/net", GATEWAY_BRIDGE).exists()
         self.previous_host = os.environ.get("DOCKER_HOST")

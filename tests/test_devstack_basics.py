@@ -132,3 +132,20 @@ def test_serving_imports_only_the_service_dependencies() -> None:
         and not {distribution(owner) for owner in owners.get(name, [])} & allowed
     }
     assert outside == {}
+
+
+def test_a_dead_engines_vxlan_in_the_host_namespace_is_removed() -> None:
+    """Debris an engine killed half-way leaves ("error creating vxlan interface: file
+    exists" for the next engine's tasks) is cleared before our dockerd starts."""
+    from devstack.dockerd import remove_stale_vxlans
+
+    ip = find_binary("ip", "iproute2")
+    if os.geteuid() != 0:
+        pytest.skip("making a network interface needs root")
+    name = "vx-prework-t"
+    run([ip, "link", "add", name, "type", "vxlan", "id", "4242", "dstport", "4789"])
+    try:
+        assert name in remove_stale_vxlans()
+        assert run([ip, "link", "show", name], check=False).returncode != 0
+    finally:
+        run([ip, "link", "delete", name], check=False)
