@@ -65,8 +65,7 @@ def remove_stale_vxlans() -> list[str]:
     stale = [
         link["ifname"]
         for link in json.loads(listed.stdout or "[]")
-        if link.get("ifname", "").startswith("vx-")
-        and link.get("operstate") == "DOWN"
+        if link.get("ifname", "").startswith("vx-") and link.get("operstate") == "DOWN"
     ]
     for name in stale:
         run([ip, "link", "delete", name], check=False)
