@@ -7,9 +7,7 @@ YAML-level checks always run; `docker stack config` runs where the docker client
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess  # nosec B404 - runs the docker client
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,8 @@ import pytest
 import yaml
 
 from app.config import load_settings
-from devstack import find_binary
 from nginx.render import EDGE_ENV, read_template_env
+from tests.test_stack_hardening import stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_VARIABLES = ("SECRET_KEY", "MONGO_URI", "REDIS_PASSWORD")
@@ -250,33 +248,13 @@ def test_dockerignore_keeps_vcs_tests_and_caches_out() -> None:
 
 
 def test_docker_stack_config_accepts_the_stack_files() -> None:
-    docker = find_binary("docker", "docker.io")
-    usage = subprocess.run(  # nosec B603 - fixed argv
-        [docker, "stack", "--help"], capture_output=True, text=True, check=False
-    ).stdout
-    if not re.search(r"^\s+config\s", usage, re.M):
-        pytest.skip("this docker client has no `docker stack config` (Docker 20.10's)")
-    environment = dict(os.environ, WEB_IMAGE="prework-flask-app:test")
-    result = subprocess.run(  # nosec B603 - fixed argv
-        [
-            docker,
-            "stack",
-            "config",
-            "-c",
+    rendered = stack_config(
+        (
             "docker-compose.yml",
-            "-c",
             "docker-compose.mongo.yml",
-            "-c",
             "docker-compose.mongo-tls.yml",
-        ],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
+        )
     )
-    assert result.returncode == 0, result.stderr
-    rendered = yaml.safe_load(result.stdout)
     web = rendered["services"]["web"]
     assert web["image"] == "prework-flask-app:test"
     assert web["deploy"]["replicas"] == 3
