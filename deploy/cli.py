@@ -192,7 +192,8 @@ def run_rollback(args: argparse.Namespace) -> int:
         f"{target.finished} by {target.actor}"
     )
     args.image, args.version = target.image, target.version
-    args.message = args.message or f"rollback to {target.version}"
+    why = f"rollback to {target.version}"
+    args.message = f"{why} ({args.message})" if args.message else why
     return run_deploy(args)
 
 

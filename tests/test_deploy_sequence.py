@@ -32,6 +32,9 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> StandInSwarm:
     monkeypatch.setattr(swarm, "runner", fake)
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("DEPLOY_COMPOSE_FILES", raising=False)
+    # As a person runs it, also inside a workflow's tests (the rehearsal's).
+    for variable in ("GITHUB_ACTOR", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(variable, raising=False)
     return fake
 
 
@@ -242,3 +245,20 @@ def test_an_engine_failure_while_locking_is_not_taken_for_a_held_lock(
         "Error: This node is not a swarm manager.\n"
     )
     assert not any(call[:2] == ["stack", "deploy"] for call in standin.calls)
+
+
+def test_in_a_workflow_the_actor_and_the_run_are_recorded(
+    standin: StandInSwarm, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTOR", "octocat")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "o/r")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    deploy(url, "web:1")
+    deploy(url, "web:2")
+    common = ["--stack", "s", "--url", url, "--timeout", "5", "--verify-timeout", "2"]
+    assert cli.main(["rollback", *common]) == 0
+    newest = standin.config_data(max(standin.configs))
+    run = "https://github.com/o/r/actions/runs/42"
+    assert newest["actor"] == "octocat (GitHub Actions)"
+    assert newest["message"] == f"rollback to 1.0.0 ({run})"
