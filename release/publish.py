@@ -107,6 +107,12 @@ def refuse_dirty_work_tree(repo: GitRepository) -> None:
         raise Refusal("the work tree has uncommitted changes: commit or stash them")
 
 
+def refuse_shallow_clone(repo: GitRepository) -> None:
+    """Refuse a cut-off history before any fetch: a refusal writes nothing."""
+    if repo.is_shallow():
+        raise IncompleteHistory(f"this clone is shallow: {FULL_HISTORY_HINT}")
+
+
 def describe(plan: ReleasePlan, push: bool, remote: str) -> str:
     """One line saying what the bump does (or did)."""
     if plan.idle:
@@ -155,8 +161,7 @@ def bump(
     lost race is not retried: see `bump_checked_commit`.
     """
     refuse_dirty_work_tree(repo)
-    if repo.is_shallow():  # before any fetch: a refusal writes nothing
-        raise IncompleteHistory(f"this clone is shallow: {FULL_HISTORY_HINT}")
+    refuse_shallow_clone(repo)
     if push and checked_sha is not None:
         return bump_checked_commit(repo, settings, branch, remote, checked_sha)
     for attempt in range(1, PUSH_ATTEMPTS + 1):

@@ -14,7 +14,11 @@ from release.errors import Refusal, ReleaseFailure
 from release.facts import release_tags
 from release.gitrepo import GitRepository, PushResult
 from release.ownership import sync_message
-from release.publish import PUSH_ATTEMPTS, refuse_dirty_work_tree
+from release.publish import (
+    PUSH_ATTEMPTS,
+    refuse_dirty_work_tree,
+    refuse_shallow_clone,
+)
 from release.report import say
 from release.settings import Settings
 from release.version import MalformedVersion, Version, version_line
@@ -108,6 +112,7 @@ def sync(
     """Merge the newest release tag into the checked-out dev branch (and push it)."""
     branch = _checked_out_dev(repo, settings)
     refuse_dirty_work_tree(repo)
+    refuse_shallow_clone(repo)  # a merge base cut off reads as unrelated histories
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         tags = release_tags(repo.tag_names(), settings.tag_prefix)
         if not tags:

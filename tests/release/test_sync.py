@@ -274,3 +274,21 @@ def test_a_crlf_version_is_read_alike_by_every_command(dev: Clone) -> None:
     dev.commit("fix: two")
     assert dev.bump() == "0.1.2-dev.1"
     assert dev.release("own-commit").out == "true\n"
+
+
+def test_a_shallow_clone_is_refused_before_anything_is_written(
+    dev: Clone, tmp_path: Path
+) -> None:
+    release_from_dev(dev, "feat: one")
+    dev.git("push", "-q", "origin", "master", "dev", "--tags")
+    shallow = Clone(tmp_path / "shallow")
+    origin = (tmp_path / "origin.git").as_uri()
+    clone = ["clone", "-q", "--depth", "1", "--no-single-branch"]
+    dev.git(*clone, origin, str(shallow.path))
+    shallow.git("fetch", "-q", "--depth", "1", "origin", "tag", "v0.2.0")
+    shallow.checkout("dev")
+    before = everything(shallow)
+    result = shallow.release("sync")
+    assert result.code == 2 and result.err.count("\n") == 1, result
+    assert "this clone is shallow" in result.err and result.out == ""
+    assert everything(shallow) == before
