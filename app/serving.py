@@ -16,6 +16,7 @@ import socket
 from typing import Any
 
 from gunicorn import util
+from gunicorn.workers.base import Worker
 from gunicorn.workers.gthread import ThreadWorker
 
 from app.errors import HTTP_CODES, error_document
@@ -58,6 +59,15 @@ class ServiceWorker(ThreadWorker):  # type: ignore[misc] # gunicorn has no type 
         # gunicorn has no setting for its error page: this one function writes it.
         util.write_error = write_json_error
         super().init_process()
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        # gthread's own SIGQUIT/SIGINT handler shuts its thread pool down, which takes
+        # the pool's lock: when the signal lands while the main thread is inside
+        # `tpool.submit` (holding that lock: a request just accepted), the worker
+        # deadlocks until the master SIGKILLs it after graceful_timeout (Ctrl-C on
+        # `nox -s serve` mid-request; CPython issue 121649). Skip it: the base handler
+        # exits, and interpreter exit shuts the pool down once the lock is released.
+        Worker.handle_quit(self, sig, frame)
 
     def handle(self, conn: Any) -> Any:
         # gthread reads a request and writes its response on a blocking socket with

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 
+from app.serving import ServiceWorker
 from devstack import GunicornServer, RedisServer, port_open, wait_until
 
 pytestmark = pytest.mark.slow
@@ -84,3 +88,27 @@ def test_two_workers_share_the_embedded_store_and_the_cache(
     assert caches == ["MISS"] * 4 + ["HIT"] * 4
     listed = requests.get(f"{server.url}/api/notes", timeout=10).json()["notes"]
     assert {note["id"] for note in listed} == set(ids)
+
+
+def test_a_quit_signal_inside_the_thread_pools_submit_exits_the_worker() -> None:
+    # Ctrl-C lands while the worker's main thread is in `tpool.submit`, which holds
+    # the pool's lock; gthread's own handler took that lock again and hung until the
+    # master's SIGKILL. The handler runs in the thread that holds the lock, as there.
+    worker = ServiceWorker.__new__(ServiceWorker)
+    worker.alive = True
+    worker.cfg = SimpleNamespace(worker_int=lambda _worker: None)
+    worker.tpool = ThreadPoolExecutor(max_workers=1)
+    outcome: list[BaseException] = []
+
+    def quit_inside_submit() -> None:
+        with worker.tpool._shutdown_lock:
+            try:
+                worker.handle_quit(signal.SIGQUIT, None)
+            except SystemExit as exit_:
+                outcome.append(exit_)
+
+    handler = threading.Thread(target=quit_inside_submit, daemon=True)
+    handler.start()
+    handler.join(30)
+    assert [type(o) for o in outcome] == [SystemExit] and not worker.alive
+    worker.tpool.shutdown()
