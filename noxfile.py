@@ -156,7 +156,10 @@ def serve(session: nox.Session) -> None:
     `-- --proxy` puts nginx in front on $PREWORK_HTTP_PORT (8080), plus redis-server.
     """
     session.install("-e", ".")
-    session.run("python", "-m", "devstack.serve", *session.posargs)
+    # Ctrl-C: nox would SIGTERM the server 0.3 s later, before gunicorn had stopped;
+    # None lets it finish its own shutdown (bounded by its graceful_timeout).
+    serve_argv = ("python", "-m", "devstack.serve", *session.posargs)
+    session.run(*serve_argv, interrupt_timeout=None)
 
 
 @nox.session(default=False)

@@ -44,6 +44,28 @@ def run(
     return result
 
 
+def foreground(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run argv on this terminal until it exits; its exit status.
+
+    Ctrl-C reaches the child too (one process group), so on KeyboardInterrupt this
+    waits for the child's own shutdown: subprocess.run would SIGKILL it after 0.25 s,
+    leaving its children (gunicorn's workers) behind.
+    """
+    with subprocess.Popen(  # nosec B603 # argv lists built by the callers
+        list(argv), cwd=cwd, env=dict(env) if env is not None else None
+    ) as process:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                continue
+
+
 def docker(*args: str, timeout: float = 600.0, check: bool = True) -> str:
     """`docker ARGS` against DOCKER_HOST; its stdout."""
     return run(["docker", *args], timeout=timeout, check=check).stdout

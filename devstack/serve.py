@@ -13,7 +13,7 @@ import sys
 from contextlib import ExitStack
 
 from devstack.binaries import MissingBinary
-from devstack.commands import run
+from devstack.commands import foreground
 from devstack.gunicorn import CONFIG, ROOT
 from devstack.ports import LOOPBACK
 from devstack.processes import StartFailed
@@ -49,13 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serving http://{LOOPBACK}:{app_port}/ (Ctrl-C stops it)", flush=True)
         argv = [sys.executable, "-m", "gunicorn", "--config", str(CONFIG)]
         argv += ["--bind", f"{LOOPBACK}:{app_port}"]
-        try:
-            foreground = run(
-                argv, cwd=ROOT, env=env, check=False, timeout=None, capture=False
-            )
-            return foreground.returncode
-        except KeyboardInterrupt:
-            return 0
+        return foreground(argv, cwd=ROOT, env=env)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import find_binary, free_port, wait_until
+from devstack import TimedOut, find_binary, free_port, wait_until
 from devstack.ports import LOOPBACK
 from tests.docs.terminal import OUTPUT_LINES, CommandError, Terminal, fresh_clone
 from tests.release.gitworld import isolated_git_environment, make_origin
@@ -202,16 +202,37 @@ def check_serve(terminal: Terminal, command: Command, proxy: bool) -> None:
 
 
 def stop_with_ctrl_c(process: subprocess.Popen[bytes]) -> int:
-    """SIGINT to the command's group, as Ctrl-C sends; SIGKILL if it hangs on."""
+    """SIGINT to the command's group, as Ctrl-C sends; SIGKILL if it hangs on.
+
+    The command's exit is not the end: whatever it started (gunicorn's master and
+    workers, nginx) must be gone too, or the next `nox -s serve` finds its port taken.
+    """
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
         try:
-            return process.wait(60)
+            process.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             return -1
+    try:
+        wait_until(lambda: not group_alive(process.pid), 5, "its group to end")
+    except TimedOut:
+        left = subprocess.run(  # nosec B603 B607 # names what is left, for the message
+            ["pgrep", "-a", "-g", str(process.pid)], capture_output=True, text=True
+        ).stdout
+        os.killpg(process.pid, signal.SIGKILL)
+        raise CommandError(f"exited, leaving processes running:\n{left}") from None
     return process.returncode
+
+
+def group_alive(group: int) -> bool:
+    """True while a process of the group is left (signal 0 checks, sends nothing)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class ScratchRepository:
