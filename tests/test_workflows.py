@@ -31,6 +31,13 @@ def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return list(job.get("steps", []))
 
 
+def checkout(job: dict[str, Any]) -> dict[str, Any]:
+    """The job's actions/checkout step."""
+    found = [s for s in steps(job) if s.get("uses", "").startswith("actions/checkout@")]
+    assert len(found) == 1, found
+    return found[0]
+
+
 def runs(job: dict[str, Any]) -> str:
     return "\n".join(str(step.get("run", "")) for step in steps(job))
 
@@ -98,9 +105,7 @@ def test_versioning_jobs_push_with_full_history_one_at_a_time(
     workflow = load(name)
     versioning = workflow["jobs"][job]
     assert "python -m release bump --push" in runs(versioning)
-    checkout = steps(versioning)[0]
-    assert checkout["uses"].startswith("actions/checkout@")
-    assert checkout["with"]["fetch-depth"] == 0
+    assert checkout(versioning)["with"]["fetch-depth"] == 0
     assert workflow["concurrency"]["cancel-in-progress"] is False
     assert versioning["needs"] == "checks"
     assert workflow["jobs"]["checks"]["uses"] == "./.github/workflows/ci.yml"
@@ -145,9 +150,29 @@ NEWEST_ACTIONS = {
     "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
     "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
+    "actions/create-github-app-token": (
+        "1b10c78c7865c340bc4f6099eb2f838309f1e8c3",
+        "v3.1.1",
+    ),
 }
 VENDOR_README = ROOT.parent / "shared" / "vendor" / "github-actions" / "README.md"
-RELEASE_TOKEN = "${{ secrets.RELEASE_TOKEN || github.token }}"
+RELEASE_TOKEN = (
+    "${{ steps.app-token.outputs.token || secrets.RELEASE_TOKEN || github.token }}"
+)
+# A token per run from the App's id and key (installation tokens expire in an hour).
+APP_TOKEN_STEP = {
+    "name": "Mint the release App's token",
+    "id": "app-token",
+    "if": "vars.RELEASE_APP_CLIENT_ID != ''",
+    "uses": "actions/create-github-app-token@"
+    + NEWEST_ACTIONS["actions/create-github-app-token"][0],
+    "with": {
+        "client-id": "${{ vars.RELEASE_APP_CLIENT_ID }}",
+        "private-key": "${{ secrets.RELEASE_APP_PRIVATE_KEY }}",
+        "permission-contents": "write",
+        "permission-workflows": "write",
+    },
+}
 
 
 def test_actions_are_pinned_to_the_newest_vendored_releases() -> None:
@@ -198,8 +223,10 @@ def test_pushing_jobs_use_the_release_token_when_there_is_one() -> None:
     for name, workflow in all_workflows().items():
         for job_name, job in workflow["jobs"].items():
             if "--push" in runs(job):
-                checkout = steps(job)[0]
-                assert checkout["with"]["token"] == RELEASE_TOKEN, (name, job_name)
+                # The App's token is minted before the checkout that pushes with it.
+                mint, clone = steps(job)[0], steps(job)[1]
+                assert mint == APP_TOKEN_STEP, (name, job_name)
+                assert clone["with"]["token"] == RELEASE_TOKEN, (name, job_name)
     text = "\n".join(path.read_text() for path in WORKFLOWS.glob("*.yml"))
     assert "[skip ci]" not in text
 
@@ -209,8 +236,8 @@ def test_back_merge_is_the_release_tools_sync_of_dev() -> None:
     back_merge = release["jobs"]["back-merge"]
     assert back_merge["needs"] == "release"
     assert back_merge["if"] == "needs.release.outputs.released == 'true'"
-    checkout = steps(back_merge)[0]
-    assert checkout["with"]["ref"] == "dev" and checkout["with"]["fetch-depth"] == 0
+    clone = checkout(back_merge)
+    assert clone["with"]["ref"] == "dev" and clone["with"]["fetch-depth"] == 0
     command = runs(back_merge)
     assert "python -m release sync --push" in command
     # actions/checkout points origin/<this branch> at the run's event commit.
