@@ -195,17 +195,64 @@ def test_dependabot_keeps_the_pins_current_through_dev() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "job"), [("dev.yml", "version"), ("release.yml", "release")]
+    ("name", "job", "gate"),
+    [("dev.yml", "version", "changed"), ("release.yml", "release", "released")],
 )
-def test_images_are_built_only_for_a_version_this_run_made(name: str, job: str) -> None:
+def test_images_are_built_only_for_a_version_this_run_made(
+    name: str, job: str, gate: str
+) -> None:
+    # A dev build only for a version this run made; a release's image on every run
+    # of the released commit, so that "Re-run all jobs" (changed=false) deploys.
     workflow = load(name)
     versioning = workflow["jobs"][job]
-    assert versioning["outputs"]["changed"] == "${{ steps.bump.outputs.changed }}"
+    assert versioning["outputs"][gate] == f"${{{{ steps.bump.outputs.{gate} }}}}"
     assert versioning["outputs"]["sha"] == "${{ steps.bump.outputs.sha }}"
     image = workflow["jobs"]["image"]
     assert image["needs"] == job
-    assert image["if"] == f"needs.{job}.outputs.changed == 'true'"
+    assert image["if"] == f"needs.{job}.outputs.{gate} == 'true'"
     assert image["with"]["sha"] == f"${{{{ needs.{job}.outputs.sha }}}}"
+    assert image["secrets"] == {
+        "REGISTRY_PUSH_TOKEN": "${{ secrets.REGISTRY_PUSH_TOKEN }}"
+    }
+
+
+def test_a_deploy_follows_every_image_of_a_release() -> None:
+    jobs = load("release.yml")["jobs"]
+    assert jobs["deploy"]["needs"] == ["release", "image"]
+    assert "if" not in jobs["deploy"]
+
+
+def test_the_version_tag_is_pushed_last_and_a_re_run_keeps_its_image() -> None:
+    image = load("image.yml")["jobs"]["image"]
+    named = {step.get("id"): step for step in steps(image)}
+    tags = named["name"]["run"]
+    assert '$image:sha-$SHA$([ "$LATEST" = "true" ] && echo " $image:latest")' in tags
+    assert tags.index("$image:sha-$SHA") < tags.index(" $image:$VERSION\"")
+    published = named["published"]
+    assert published["env"]["SHA"] == "${{ inputs.sha }}"
+    check = published["run"]
+    assert '"org.opencontainers.image.revision"' in check
+    assert '[ "$revision" != "$SHA" ]' in check and "never rebuilt" in check
+    assert 'echo "digest=${digest#*@}" >> "$GITHUB_OUTPUT"' in check
+    assert named["build"]["if"] == "steps.published.outputs.digest == ''"
+    digest = "${{ steps.published.outputs.digest || steps.build.outputs.digest }}"
+    assert image["outputs"]["digest"] == digest
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'org.opencontainers.image.revision="${GIT_SHA}"' in dockerfile
+
+
+def test_another_registry_gets_its_own_push_credential() -> None:
+    workflow = load("image.yml")
+    declared = workflow["on"]["workflow_call"]["secrets"]["REGISTRY_PUSH_TOKEN"]
+    assert declared["required"] is False
+    image = workflow["jobs"]["image"]
+    login = next(s for s in steps(image) if "docker login" in str(s.get("run")))
+    assert login["env"]["REGISTRY_USER"] == (
+        "${{ vars.REGISTRY_PUSH_USERNAME || github.actor }}"
+    )
+    assert login["env"]["REGISTRY_PASSWORD"] == (
+        "${{ secrets.REGISTRY_PUSH_TOKEN || github.token }}"
+    )
 
 
 @pytest.mark.parametrize("name", ["dev.yml", "release.yml"])
