@@ -106,7 +106,11 @@ def test_versioning_jobs_push_with_full_history_one_at_a_time(
     versioning = workflow["jobs"][job]
     assert "python -m release bump --push" in runs(versioning)
     assert checkout(versioning)["with"]["fetch-depth"] == 0
-    assert workflow["concurrency"]["cancel-in-progress"] is False
+    # dev.yml: the whole run; release.yml: the release job (the deploy has its own).
+    serialised = workflow.get("concurrency") or versioning["concurrency"]
+    prefix = {"dev.yml": "version", "release.yml": "release"}[name]
+    assert serialised["group"] == prefix + "-${{ github.ref }}"
+    assert serialised["cancel-in-progress"] is False
     assert versioning["needs"] == "checks"
     assert workflow["jobs"]["checks"]["uses"] == "./.github/workflows/ci.yml"
 
@@ -127,6 +131,45 @@ def test_deploy_verifies_the_version_and_is_serialised() -> None:
     assert deploy["environment"] == "production"
     assert "StrictHostKeyChecking yes" in command
     assert release["jobs"]["image"]["with"]["latest"] is True
+
+
+def test_a_pending_deploy_approval_holds_no_release() -> None:
+    release = load("release.yml")
+    assert "concurrency" not in release
+    jobs = release["jobs"]
+    assert jobs["deploy"]["concurrency"]["group"] == "deploy-production"
+    assert jobs["back-merge"]["concurrency"]["group"] == "back-merge-dev"
+    groups = [
+        job["concurrency"]["group"] for job in jobs.values()
+        if "concurrency" in job
+    ]
+    assert len(groups) == len(set(groups)) == 3
+
+
+def test_a_merge_queue_gets_the_checks_once() -> None:
+    on = load("ci.yml")["on"]
+    assert "merge_group" in on
+    assert "gh-readonly-queue/**" in on["push"]["branches-ignore"]
+
+
+# Setup (checkout, setup-python, pip install) before the deploy tool starts.
+DEPLOY_SETUP_SECONDS = 300
+
+
+def test_the_deploy_timeout_covers_converge_verify_and_every_rollback() -> None:
+    from deploy.verify import FETCH_TIMEOUT
+
+    deploy = load("release.yml")["jobs"]["deploy"]
+    command = runs(deploy)
+    converge = float(re.search(r"--timeout (\d+)", command)[1])  # type: ignore[index]
+    verify = float(re.search(r"--verify-timeout (\d+)", command)[1])  # type: ignore[index]
+    services = set()
+    for path in ROOT.glob("docker-compose*.yml"):
+        services |= set((yaml.safe_load(path.read_text()) or {}).get("services", {}))
+    # Each changed service's rollback is waited for in turn, up to --timeout each.
+    worst = DEPLOY_SETUP_SECONDS + converge + verify + FETCH_TIMEOUT
+    worst += len(services) * converge
+    assert deploy["timeout-minutes"] * 60 >= worst, worst / 60
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
