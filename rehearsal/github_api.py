@@ -86,6 +86,8 @@ class GitHubApi:
     folder: Path
     # Whether the origin holds a tag (gh's --verify-tag asks); any, unless told.
     tag_exists: Callable[[str], bool] = lambda tag: True
+    # The App installation token it hands out (the git server's pushers know it).
+    installation_token: str = "ghs_rehearsal-app-token"
     requests: list[Request] = field(default_factory=list)
     releases: list[dict[str, Any]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
@@ -111,6 +113,19 @@ class GitHubApi:
     def ca(self) -> Path:
         """This stand-in's certificate alone, for NODE_EXTRA_CA_CERTS."""
         return self.folder / "api.crt"
+
+    def app_private_key(self) -> str:
+        """A new RSA private key (PEM) for the App: the action signs its JWT with it.
+
+        The stand-in checks no signature: any key the action can read will do.
+        """
+        key = self.folder / "app.pem"
+        subprocess.run(  # nosec B603 B607 - fixed argv
+            ["openssl", "genpkey", "-algorithm", "RSA", "-out", str(key)],
+            check=True,
+            capture_output=True,
+        )
+        return key.read_text()
 
     def client_env(self, token: str = "rehearsal-token") -> dict[str, str]:
         """What points gh, git and node at the stand-in."""
@@ -178,11 +193,13 @@ class GitHubApi:
             return 200, {"id": INSTALLATION_ID, "app_slug": "rehearsal-release"}
         if request.method == "POST" and ACCESS_TOKENS.match(request.path):
             return 201, {
-                "token": f"ghs_rehearsal{len(self.requests)}",
+                "token": self.installation_token,
                 "expires_at": "2099-01-01T00:00:00Z",
                 "permissions": (request.body or {}).get("permissions", {}),
                 "repository_selection": "selected",
             }
+        if request.method == "DELETE" and request.path == f"{API}/installation/token":
+            return 204, None  # the action's post step revokes the token
         return 404, {"message": "Not Found (rehearsal stand-in)"}
 
     def graphql(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +238,7 @@ def handler(api: GitHubApi) -> type[BaseHTTPRequestHandler]:
             )
             api.record(request)
             status, payload = api.answer(request)
-            data = json.dumps(payload).encode()
+            data = b"" if payload is None else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
