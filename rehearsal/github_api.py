@@ -210,8 +210,8 @@ class GitHubApi:
             ref = {"id": f"ref-{tag}"} if self.tag_exists(tag) else None
             return {"data": {"repository": {"ref": ref}}}
         if "RepositoryReleaseByTag" in query:
-            found = [r for r in self.releases if r.get("tag_name") == tag]
-            release = {"databaseId": found[0]["id"], "isDraft": False} if found else None
+            found = [r["id"] for r in self.releases if r.get("tag_name") == tag]
+            release = {"databaseId": found[0], "isDraft": False} if found else None
             return {"data": {"repository": {"release": release}}}
         return {"errors": [{"message": "not answered by the rehearsal stand-in"}]}
 

@@ -45,7 +45,8 @@ jobs:
           echo "rehearsal runner: home is $HOME, token length ${#TOKEN}"
           sudo apt-get install -y git
       - id: app
-        uses: actions/create-github-app-token@1b10c78c7865c340bc4f6099eb2f838309f1e8c3 # v3.1.1
+        # v3.1.1
+        uses: actions/create-github-app-token@1b10c78c7865c340bc4f6099eb2f838309f1e8c3
         with:
           client-id: ${{ vars.APP_CLIENT_ID }}
           private-key: ${{ secrets.APP_KEY }}
@@ -54,7 +55,8 @@ jobs:
           APP_TOKEN: ${{ steps.app.outputs.token }}
         run: |
           echo "rehearsal runner: app token length ${#APP_TOKEN}"
-          gh release create v1 --repo "$GITHUB_REPOSITORY" --notes "probe notes" --title v1
+          gh release create v1 --repo "$GITHUB_REPOSITORY" \\
+            --notes "probe notes" --title v1
   after:
     needs: probe
     if: needs.probe.outputs.said == 'never'
@@ -84,9 +86,10 @@ def test_act_runs_a_workflow_with_checkout_from_the_local_server(
         if not archive.is_file():
             pytest.skip(f"{archive} is not here (the vendored actions)")
     app_token = "ghs_probe-app-token-0123"
-    with GitServer() as server, GitHubApi(
-        tmp_path / "api", installation_token=app_token
-    ) as api:
+    with (
+        GitServer() as server,
+        GitHubApi(tmp_path / "api", installation_token=app_token) as api,
+    ):
         for archive in archives:
             server.unpack(archive)
         server.create("owner/probe", initial_branch="probe")

@@ -140,8 +140,7 @@ def test_a_pending_deploy_approval_holds_no_release() -> None:
     assert jobs["deploy"]["concurrency"]["group"] == "deploy-production"
     assert jobs["back-merge"]["concurrency"]["group"] == "back-merge-dev"
     groups = [
-        job["concurrency"]["group"] for job in jobs.values()
-        if "concurrency" in job
+        job["concurrency"]["group"] for job in jobs.values() if "concurrency" in job
     ]
     assert len(groups) == len(set(groups)) == 3
 
@@ -161,8 +160,8 @@ def test_the_deploy_timeout_covers_converge_verify_and_every_rollback() -> None:
 
     deploy = load("release.yml")["jobs"]["deploy"]
     command = runs(deploy)
-    converge = float(re.search(r"--timeout (\d+)", command)[1])  # type: ignore[index]
-    verify = float(re.search(r"--verify-timeout (\d+)", command)[1])  # type: ignore[index]
+    flags = dict(re.findall(r"(--(?:verify-)?timeout) (\d+)", command))
+    converge, verify = float(flags["--timeout"]), float(flags["--verify-timeout"])
     services = set()
     for path in ROOT.glob("docker-compose*.yml"):
         services |= set((yaml.safe_load(path.read_text()) or {}).get("services", {}))
@@ -270,7 +269,7 @@ def test_the_version_tag_is_pushed_last_and_a_re_run_keeps_its_image() -> None:
     named = {step.get("id"): step for step in steps(image)}
     tags = named["name"]["run"]
     assert '$image:sha-$SHA$([ "$LATEST" = "true" ] && echo " $image:latest")' in tags
-    assert tags.index("$image:sha-$SHA") < tags.index(" $image:$VERSION\"")
+    assert tags.index("$image:sha-$SHA") < tags.index(' $image:$VERSION"')
     published = named["published"]
     assert published["env"]["SHA"] == "${{ inputs.sha }}"
     check = published["run"]
