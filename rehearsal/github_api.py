@@ -96,7 +96,8 @@ class GitHubApi:
     @property
     def host(self) -> str:
         """HOST:PORT, what GH_HOST names."""
-        assert self._server is not None, "not started"
+        if self._server is None:
+            raise RuntimeError("the GitHub API stand-in is not started")
         return f"127.0.0.1:{self._server.server_address[1]}"
 
     @property
@@ -108,11 +109,6 @@ class GitHubApi:
     def ca_bundle(self) -> Path:
         """The system's CA certificates and this stand-in's, for SSL_CERT_FILE."""
         return self.folder / "ca-bundle.crt"
-
-    @property
-    def ca(self) -> Path:
-        """This stand-in's certificate alone, for NODE_EXTRA_CA_CERTS."""
-        return self.folder / "api.crt"
 
     def app_private_key(self) -> str:
         """A new RSA private key (PEM) for the App: the action signs its JWT with it.
@@ -127,14 +123,17 @@ class GitHubApi:
         )
         return key.read_text()
 
-    def client_env(self, token: str = "rehearsal-token") -> dict[str, str]:
+    def client_env(
+        self, token: str = "rehearsal-token"  # nosec B107 - the stand-in checks none
+    ) -> dict[str, str]:
         """What points gh, git and node at the stand-in."""
         return {
             "GH_HOST": self.host,
             "GH_ENTERPRISE_TOKEN": token,
             "GITHUB_API_URL": self.url,
             "SSL_CERT_FILE": str(self.ca_bundle),
-            "NODE_EXTRA_CA_CERTS": str(self.ca),
+            # Node adds these to its own; the system's stay (a proxy's CA among them).
+            "NODE_EXTRA_CA_CERTS": str(self.ca_bundle),
         }
 
     def __enter__(self) -> GitHubApi:
