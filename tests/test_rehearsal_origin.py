@@ -90,7 +90,7 @@ def test_a_workflow_change_needs_the_workflows_permission(tmp_path: Path) -> Non
     unless the pusher has the `workflows` permission, as on GitHub."""
     from devstack.binaries import find_binary
     from devstack.gitserver import GitServer, token_header
-    from rehearsal.origin import protect_branches
+    from rehearsal.origin import log_pushes, protect_branches, pusher_of
 
     find_binary("fcgiwrap", "fcgiwrap")
     pushers = {"app-token": "release-app", "job-token": "github-actions"}
@@ -105,6 +105,7 @@ def test_a_workflow_change_needs_the_workflows_permission(tmp_path: Path) -> Non
             cwd=work)  # fmt: skip
         git("push", "-q", url, "hotfix", cwd=work)
         protect_branches(bare, ["release-app", "github-actions"], ["release-app"])
+        log = log_pushes(bare)
         (work / ".github" / "workflows").mkdir(parents=True)
         (work / ".github" / "workflows" / "ci.yml").write_text("name: ci\n")
         git("add", "-A", cwd=work)
@@ -127,3 +128,7 @@ def test_a_workflow_change_needs_the_workflows_permission(tmp_path: Path) -> Non
             " `.github/workflows/ci.yml` without `workflows` permission"
         ) in refused.stderr
         assert push("app-token").returncode == 0, push("app-token").stderr
+        head = git("rev-parse", "HEAD", cwd=work)
+        # Who pushed it, as the rehearsal's GitHub reads it (GITHUB_TOKEN: no run).
+        assert pusher_of(log, "hotfix", head) == "release-app"
+        assert pusher_of(log, "master", head) == ""
