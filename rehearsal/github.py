@@ -14,15 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rehearsal.act import Act, RunResult, git, load_workflow
+from rehearsal.origin import pusher_of
 
 # Jobs the rehearsal runs only in part or not at all, and why (shown in the table).
 LEFT_OUT = {
-    "github-release": "gh release create calls GitHub's REST API (a stub gh answered)",
     "e2e": "CHECKS=reduced: this rehearsal deploys to its own swarm instead",
     "pre-commit": "CHECKS=reduced: its hooks are the lint, typecheck and security"
     " sessions again",
 }
+# The pusher GITHUB_TOKEN names on the origin (rehearsal/__main__.py's PUSHERS).
+GITHUB_TOKEN_PUSHER = "github-actions"  # nosec B105 - a pusher's name, no secret
 REDUCED = {
+    "github-release": "the real gh, answered by a local stand-in of GitHub's REST API"
+    " (rehearsal/github_api.py: it records the release, checks no permission)",
     "tests": "Python 3.11 only, the tests not marked slow, embedded store: the"
     " mongo:7.0 service container cannot run here (CHECKS=reduced)",
 }
@@ -77,6 +81,8 @@ class GitHub:
     runs: list[Run] = field(default_factory=list)
     # Each branch's tip as of the last push a run was started for.
     known: dict[str, str] = field(default_factory=dict)
+    # The origin's log of who pushed what (rehearsal.origin.log_pushes), if kept.
+    pushes_log: Path | None = None
 
     def push_event(self, branch: str, before: str, after: str) -> dict[str, object]:
         """The push payload GitHub sends (the fields the workflows and act read)."""
@@ -120,7 +126,7 @@ class GitHub:
         return line.split()[0] if line else "0" * 40
 
     def bot_pushes(self, step: str) -> list[Run]:
-        """Runs for what the workflows pushed themselves (RELEASE_TOKEN starts them).
+        """Runs for what the workflows pushed themselves (the App's token starts them).
 
         GitHub keeps one pending run per concurrency group, the newest: so one run
         per branch, for its newest tip, as long as the runs keep pushing.
@@ -135,10 +141,27 @@ class GitHub:
             if not moved:
                 break
             for branch, sha in moved.items():
+                if self.by_github_token(branch, sha):
+                    started.append(self.no_run(f"{step} (bot)", branch, sha))
+                    continue
                 started.append(
                     self.on_push(f"{step} (bot)", branch, self.known[branch], sha)
                 )
         return started
+
+    def by_github_token(self, branch: str, sha: str) -> bool:
+        """True when the origin says GITHUB_TOKEN (github-actions) pushed sha."""
+        if self.pushes_log is None:
+            return False
+        return pusher_of(self.pushes_log, branch, sha) == GITHUB_TOKEN_PUSHER
+
+    def no_run(self, step: str, branch: str, sha: str) -> Run:
+        """A push made with GITHUB_TOKEN: GitHub starts no workflow run for it."""
+        self.known[branch] = sha
+        label = f"push {branch} {sha[:7]} -> nothing"
+        run = Run(step, label, None, "pushed with GITHUB_TOKEN: GitHub starts no run")
+        self.runs.append(run)
+        return run
 
     def on_push(self, step: str, branch: str, before: str, after: str) -> Run:
         """Run the workflow a push starts (none for `[skip ci]`); record the row."""

@@ -115,8 +115,11 @@ class Clone:
 
 
 # GitHub's branch protection, as a pre-receive hook: master and dev take pushes only
-# from the bypass list (the pusher comes from the token; devstack.gitserver).
+# from the bypass list (the pusher comes from the token; devstack.gitserver); and on
+# any branch, commits that change .github/workflows/ only from an identity with the
+# `workflows` permission (GITHUB_TOKEN never has it), with GitHub's message.
 PROTECTION_HOOK = """#!/bin/sh
+zero=0000000000000000000000000000000000000000
 while read -r old new ref; do
   case "$ref" in
     refs/heads/master | refs/heads/dev)
@@ -127,15 +130,64 @@ while read -r old new ref; do
            exit 1 ;;
       esac ;;
   esac
+  [ "$new" = "$zero" ] && continue
+  if [ "$old" = "$zero" ]; then range="$new --not --all"; else range="$old..$new"; fi
+  # shellcheck disable=SC2086 # range is two or three words
+  changed=$(git log --format= --name-only $range -- .github/workflows/ | grep -m 1 .)
+  if [ -n "$changed" ]; then
+    case " {workflows} " in
+      *" $REMOTE_USER "*) ;;
+      *) echo "refusing to allow $REMOTE_USER to create or update workflow" \\
+              "\\`$changed\\` without \\`workflows\\` permission" >&2
+         exit 1 ;;
+    esac
+  fi
 done
 """
 
 
-def protect_branches(bare: Path, allowed: list[str]) -> None:
-    """Refuse pushes to master and dev from anyone not in `allowed`."""
+def protect_branches(
+    bare: Path, allowed: list[str], workflows: list[str] | None = None
+) -> None:
+    """Refuse pushes to master and dev from anyone not in `allowed`, and workflow
+    changes on any branch from anyone not in `workflows` (default: `allowed`)."""
     hook = bare / "hooks" / "pre-receive"
-    hook.write_text(PROTECTION_HOOK.format(allowed=" ".join(allowed)))
+    hook.write_text(
+        PROTECTION_HOOK.format(
+            allowed=" ".join(allowed), workflows=" ".join(workflows or allowed)
+        )
+    )
     hook.chmod(0o755)
+
+
+# Who pushed what: GitHub starts no workflow run for a push made with GITHUB_TOKEN
+# (rehearsal.github reads this log to tell).
+PUSHES_LOG = "rehearsal-pushes.log"
+PUSHES_HOOK = f"""#!/bin/sh
+while read -r old new ref; do
+  echo "$new $ref $REMOTE_USER" >> {PUSHES_LOG}
+done
+"""
+
+
+def log_pushes(bare: Path) -> Path:
+    """Record each ref update's pusher in the bare repository; the log's path."""
+    hook = bare / "hooks" / "post-receive"
+    hook.write_text(PUSHES_HOOK)
+    hook.chmod(0o755)
+    return bare / PUSHES_LOG
+
+
+def pusher_of(log: Path, branch: str, sha: str) -> str:
+    """Who pushed sha to branch, by the log ('' when not recorded)."""
+    if not log.exists():
+        return ""
+    found = ""
+    for line in log.read_text().splitlines():
+        new, ref, *who = line.split(" ", 2)
+        if new == sha and ref == f"refs/heads/{branch}":
+            found = who[0] if who else ""
+    return found
 
 
 def make_clone(url: str, folder: Path, source: Path | None = None) -> Clone:

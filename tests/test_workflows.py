@@ -31,6 +31,13 @@ def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return list(job.get("steps", []))
 
 
+def checkout(job: dict[str, Any]) -> dict[str, Any]:
+    """The job's actions/checkout step."""
+    found = [s for s in steps(job) if s.get("uses", "").startswith("actions/checkout@")]
+    assert len(found) == 1, found
+    return found[0]
+
+
 def runs(job: dict[str, Any]) -> str:
     return "\n".join(str(step.get("run", "")) for step in steps(job))
 
@@ -98,10 +105,12 @@ def test_versioning_jobs_push_with_full_history_one_at_a_time(
     workflow = load(name)
     versioning = workflow["jobs"][job]
     assert "python -m release bump --push" in runs(versioning)
-    checkout = steps(versioning)[0]
-    assert checkout["uses"].startswith("actions/checkout@")
-    assert checkout["with"]["fetch-depth"] == 0
-    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert checkout(versioning)["with"]["fetch-depth"] == 0
+    # dev.yml: the whole run; release.yml: the release job (the deploy has its own).
+    serialised = workflow.get("concurrency") or versioning["concurrency"]
+    prefix = {"dev.yml": "version", "release.yml": "release"}[name]
+    assert serialised["group"] == prefix + "-${{ github.ref }}"
+    assert serialised["cancel-in-progress"] is False
     assert versioning["needs"] == "checks"
     assert workflow["jobs"]["checks"]["uses"] == "./.github/workflows/ci.yml"
 
@@ -122,6 +131,45 @@ def test_deploy_verifies_the_version_and_is_serialised() -> None:
     assert deploy["environment"] == "production"
     assert "StrictHostKeyChecking yes" in command
     assert release["jobs"]["image"]["with"]["latest"] is True
+
+
+def test_a_pending_deploy_approval_holds_no_release() -> None:
+    release = load("release.yml")
+    assert "concurrency" not in release
+    jobs = release["jobs"]
+    assert jobs["deploy"]["concurrency"]["group"] == "deploy-production"
+    assert jobs["back-merge"]["concurrency"]["group"] == "back-merge-dev"
+    groups = [
+        job["concurrency"]["group"] for job in jobs.values() if "concurrency" in job
+    ]
+    assert len(groups) == len(set(groups)) == 3
+
+
+def test_a_merge_queue_gets_the_checks_once() -> None:
+    on = load("ci.yml")["on"]
+    assert "merge_group" in on
+    assert "gh-readonly-queue/**" in on["push"]["branches-ignore"]
+
+
+# Setup (checkout, setup-python, pip install) before the deploy tool starts.
+DEPLOY_SETUP_SECONDS = 300
+
+
+def test_the_deploy_timeout_covers_converge_verify_and_every_rollback() -> None:
+    from deploy.verify import FETCH_TIMEOUT
+
+    deploy = load("release.yml")["jobs"]["deploy"]
+    command = runs(deploy)
+    flags = dict(re.findall(r"(--(?:verify-)?timeout) (\d+)", command))
+    converge, verify = float(flags["--timeout"]), float(flags["--verify-timeout"])
+    services = set()
+    for path in ROOT.glob("docker-compose*.yml"):
+        services |= set((yaml.safe_load(path.read_text()) or {}).get("services", {}))
+    # Each changed service's rollback is waited for in turn, up to --timeout each.
+    worst = DEPLOY_SETUP_SECONDS + converge + verify + FETCH_TIMEOUT
+    worst += len(services) * converge
+    # Enough for the worst case, and no more than 5 minutes of room past it.
+    assert worst <= deploy["timeout-minutes"] * 60 <= worst + 300, worst / 60
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
@@ -145,9 +193,29 @@ NEWEST_ACTIONS = {
     "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
     "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
+    "actions/create-github-app-token": (
+        "1b10c78c7865c340bc4f6099eb2f838309f1e8c3",
+        "v3.1.1",
+    ),
 }
 VENDOR_README = ROOT.parent / "shared" / "vendor" / "github-actions" / "README.md"
-RELEASE_TOKEN = "${{ secrets.RELEASE_TOKEN || github.token }}"
+RELEASE_TOKEN = (
+    "${{ steps.app-token.outputs.token || secrets.RELEASE_TOKEN || github.token }}"
+)
+# A token per run from the App's id and key (installation tokens expire in an hour).
+APP_TOKEN_STEP = {
+    "name": "Mint the release App's token",
+    "id": "app-token",
+    "if": "vars.RELEASE_APP_CLIENT_ID != ''",
+    "uses": "actions/create-github-app-token@"
+    + NEWEST_ACTIONS["actions/create-github-app-token"][0],
+    "with": {
+        "client-id": "${{ vars.RELEASE_APP_CLIENT_ID }}",
+        "private-key": "${{ secrets.RELEASE_APP_PRIVATE_KEY }}",
+        "permission-contents": "write",
+        "permission-workflows": "write",
+    },
+}
 
 
 def test_actions_are_pinned_to_the_newest_vendored_releases() -> None:
@@ -170,17 +238,64 @@ def test_dependabot_keeps_the_pins_current_through_dev() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "job"), [("dev.yml", "version"), ("release.yml", "release")]
+    ("name", "job", "gate"),
+    [("dev.yml", "version", "changed"), ("release.yml", "release", "released")],
 )
-def test_images_are_built_only_for_a_version_this_run_made(name: str, job: str) -> None:
+def test_images_are_built_only_for_a_version_this_run_made(
+    name: str, job: str, gate: str
+) -> None:
+    # A dev build only for a version this run made; a release's image on every run
+    # of the released commit, so that "Re-run all jobs" (changed=false) deploys.
     workflow = load(name)
     versioning = workflow["jobs"][job]
-    assert versioning["outputs"]["changed"] == "${{ steps.bump.outputs.changed }}"
+    assert versioning["outputs"][gate] == f"${{{{ steps.bump.outputs.{gate} }}}}"
     assert versioning["outputs"]["sha"] == "${{ steps.bump.outputs.sha }}"
     image = workflow["jobs"]["image"]
     assert image["needs"] == job
-    assert image["if"] == f"needs.{job}.outputs.changed == 'true'"
+    assert image["if"] == f"needs.{job}.outputs.{gate} == 'true'"
     assert image["with"]["sha"] == f"${{{{ needs.{job}.outputs.sha }}}}"
+    assert image["secrets"] == {
+        "REGISTRY_PUSH_TOKEN": "${{ secrets.REGISTRY_PUSH_TOKEN }}"
+    }
+
+
+def test_a_deploy_follows_every_image_of_a_release() -> None:
+    jobs = load("release.yml")["jobs"]
+    assert jobs["deploy"]["needs"] == ["release", "image"]
+    assert "if" not in jobs["deploy"]
+
+
+def test_the_version_tag_is_pushed_last_and_a_re_run_keeps_its_image() -> None:
+    image = load("image.yml")["jobs"]["image"]
+    named = {step.get("id"): step for step in steps(image)}
+    tags = named["name"]["run"]
+    assert '$image:sha-$SHA$([ "$LATEST" = "true" ] && echo " $image:latest")' in tags
+    assert tags.index("$image:sha-$SHA") < tags.index(' $image:$VERSION"')
+    published = named["published"]
+    assert published["env"]["SHA"] == "${{ inputs.sha }}"
+    check = published["run"]
+    assert '"org.opencontainers.image.revision"' in check
+    assert '[ "$revision" != "$SHA" ]' in check and "never rebuilt" in check
+    assert 'echo "digest=${digest#*@}" >> "$GITHUB_OUTPUT"' in check
+    assert named["build"]["if"] == "steps.published.outputs.digest == ''"
+    digest = "${{ steps.published.outputs.digest || steps.build.outputs.digest }}"
+    assert image["outputs"]["digest"] == digest
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'org.opencontainers.image.revision="${GIT_SHA}"' in dockerfile
+
+
+def test_another_registry_gets_its_own_push_credential() -> None:
+    workflow = load("image.yml")
+    declared = workflow["on"]["workflow_call"]["secrets"]["REGISTRY_PUSH_TOKEN"]
+    assert declared["required"] is False
+    image = workflow["jobs"]["image"]
+    login = next(s for s in steps(image) if "docker login" in str(s.get("run")))
+    assert login["env"]["REGISTRY_USER"] == (
+        "${{ vars.REGISTRY_PUSH_USERNAME || github.actor }}"
+    )
+    assert login["env"]["REGISTRY_PASSWORD"] == (
+        "${{ secrets.REGISTRY_PUSH_TOKEN || github.token }}"
+    )
 
 
 @pytest.mark.parametrize("name", ["dev.yml", "release.yml"])
@@ -198,8 +313,10 @@ def test_pushing_jobs_use_the_release_token_when_there_is_one() -> None:
     for name, workflow in all_workflows().items():
         for job_name, job in workflow["jobs"].items():
             if "--push" in runs(job):
-                checkout = steps(job)[0]
-                assert checkout["with"]["token"] == RELEASE_TOKEN, (name, job_name)
+                # The App's token is minted before the checkout that pushes with it.
+                mint, clone = steps(job)[0], steps(job)[1]
+                assert mint == APP_TOKEN_STEP, (name, job_name)
+                assert clone["with"]["token"] == RELEASE_TOKEN, (name, job_name)
     text = "\n".join(path.read_text() for path in WORKFLOWS.glob("*.yml"))
     assert "[skip ci]" not in text
 
@@ -209,8 +326,8 @@ def test_back_merge_is_the_release_tools_sync_of_dev() -> None:
     back_merge = release["jobs"]["back-merge"]
     assert back_merge["needs"] == "release"
     assert back_merge["if"] == "needs.release.outputs.released == 'true'"
-    checkout = steps(back_merge)[0]
-    assert checkout["with"]["ref"] == "dev" and checkout["with"]["fetch-depth"] == 0
+    clone = checkout(back_merge)
+    assert clone["with"]["ref"] == "dev" and clone["with"]["fetch-depth"] == 0
     command = runs(back_merge)
     assert "python -m release sync --push" in command
     # actions/checkout points origin/<this branch> at the run's event commit.
