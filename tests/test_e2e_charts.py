@@ -43,6 +43,7 @@ def test_a_step_is_drawn_as_an_svg_with_its_versions_failures_and_span(
     ET.fromstring(text)  # nosec B314 - well-formed SVG of our own
     for label in ("1.0.0", "1.0.1", "failed (1)", "the step", "answers per second"):
         assert label in text, label
+    assert not [line for line in text.splitlines() if line != line.rstrip()]
     # The same timeline draws the same file: no date in it.
     again = render_timeline(
         tmp_path / "again", "Rolling update A->B", TIMELINE, ZERO + 1, ZERO + 2.5
