@@ -92,6 +92,6 @@ def test_prometheus_scrapes_every_replica_by_dns_without_the_docker_socket() -> 
     assert not any("dockerswarm_sd_configs" in job for job in jobs.values())
     web = jobs["web"]["dns_sd_configs"]
     assert web == [
-        {"names": ["tasks.web"], "type": "A", "port": 8000, "refresh_interval": "5s"}
+        {"names": ["web"], "type": "A", "port": 8000, "refresh_interval": "5s"}
     ]
     assert config["rule_files"] == [RULES.name]
