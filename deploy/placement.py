@@ -1,10 +1,11 @@
 """Node labels the stack's placement constraints name.
 
-Stateful services (redis, and mongo in its overlay) and nginx (the published address)
-are constrained to `node.labels.<label> == true`, so a reschedule never starts them on a
-node without their volume or address. On a single-node swarm the deploy sets every label
-on that node; with several nodes an operator chooses the nodes (docs/SWARM.md,
-"Placement"), and the deploy only checks that each constraint can be met.
+Stateful services (redis; mongo and prometheus in their overlays) and nginx (the
+published address) are constrained to `node.labels.<label> == true`, so a reschedule
+never starts them on a node without their volume or address. On a single-node swarm
+the deploy sets every label on that node; with several nodes an operator chooses the
+nodes (docs/SWARM.md, "Placement"), and the deploy only checks that each constraint
+can be met.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ STACK_LABELS = {
     "prework.redis": "true",
     "prework.nginx": "true",
     "prework.mongo": "true",
+    "prework.monitoring": "true",
 }
 CONSTRAINT = re.compile(r"^node\.labels\.([\w.-]+)\s*==\s*(\S+)$")
 

@@ -19,13 +19,24 @@ from deploy.verify import unverified_replicas
 NGINX_TEMPLATE = Path("nginx/templates/default.conf.template")
 # The nginx service's configs besides the template; one digest names them all.
 NGINX_UPSTREAM_WATCH = Path("nginx/upstream-watch.sh")
+# The stub_status server the monitoring overlay adds to nginx.
+NGINX_STATUS_TEMPLATE = Path("nginx/templates/status.conf.template")
 # The edge's configs have a digest of their own, so that a change to nginx's template
 # leaves the edge (the published port) alone.
 CONFIG_DIGESTS = {
-    "NGINX_TEMPLATE_DIGEST": (NGINX_TEMPLATE, NGINX_UPSTREAM_WATCH),
+    "NGINX_TEMPLATE_DIGEST": (
+        NGINX_TEMPLATE,
+        NGINX_UPSTREAM_WATCH,
+        NGINX_STATUS_TEMPLATE,
+    ),
     "EDGE_TEMPLATE_DIGEST": (
         Path("nginx/templates/edge.conf.template"),
         NGINX_UPSTREAM_WATCH,
+    ),
+    # docker-compose.monitoring.yml's Prometheus config and its alert rules.
+    "PROMETHEUS_CONFIG_DIGEST": (
+        Path("monitoring/prometheus.yml"),
+        Path("monitoring/alerts.yml"),
     ),
 }
 POLL_INTERVAL = 1.0

@@ -1,4 +1,5 @@
-"""Every running task of the stack is hardened as docker-compose.yml says (issue 27).
+"""Every running task of the stack is hardened as docker-compose.yml says (issue 27),
+and the monitoring overlay's as that file says.
 
 The expected values are docker-compose.yml's own (the one home of the policy; a unit
 test proves `docker stack config` of every documented file combination keeps them);
@@ -87,9 +88,21 @@ class Policy:
 
 
 def stack_policies() -> dict[str, Policy]:
-    """Every service of docker-compose.yml and its policy."""
-    compose = yaml.safe_load((images.ROOT / "docker-compose.yml").read_text())
-    return {name: Policy.of(entry) for name, entry in compose["services"].items()}
+    """Every service of docker-compose.yml and of the monitoring overlay (the
+    services it defines, not its addition to nginx), and its policy."""
+    policies: dict[str, Policy] = {}
+    for name in ("docker-compose.yml", images.MONITORING_OVERLAY):
+        compose = yaml.safe_load((images.ROOT / name).read_text())
+        policies.update(
+            (service, Policy.of(entry))
+            for service, entry in compose["services"].items()
+            if "deploy" in entry
+        )
+    return policies
+
+
+# The services the monitoring overlay adds, which run only where it is deployed.
+OPTIONAL = frozenset(images.MONITORING_IMAGES.values())
 
 
 def capability_sets(status: str) -> dict[str, int]:
@@ -199,10 +212,11 @@ def verify_hardening(
 
     `engine_of(node_id)` is the engine that runs a task on that node.
     """
-    policies = stack_policies()
     tasks = running_tasks()
     seen = {name for name, _, _ in tasks}
-    assert seen == set(policies), f"running services {sorted(seen)}"
+    policies = {n: p for n, p in stack_policies().items() if n in seen}
+    known = set(stack_policies())
+    assert known - OPTIONAL <= seen <= known, f"running services {sorted(seen)}"
     for name, policy in policies.items():
         mine = [(node, c) for service, node, c in tasks if service == name]
         for node, container in mine:

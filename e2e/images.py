@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess  # nosec B404 - git ls-files lists the build context
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devstack import CommandFailed, docker, find_binary, run
@@ -26,6 +26,14 @@ HOST_CA_BUNDLE = Path(
     os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
 )
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "prework-e2e"
+MONITORING_OVERLAY = "docker-compose.monitoring.yml"
+# The monitoring overlay's images: the variable that names each service's image, and
+# the service (its stand-in is standins/SERVICE.Dockerfile).
+MONITORING_IMAGES = {
+    "PROMETHEUS_IMAGE": "prometheus",
+    "NGINX_EXPORTER_IMAGE": "nginx-exporter",
+    "REDIS_EXPORTER_IMAGE": "redis-exporter",
+}
 
 
 @dataclass(frozen=True)
@@ -36,14 +44,16 @@ class BaseImages:
     redis: str
     nginx: str
     standins: bool
+    # The monitoring overlay's, by variable (MONITORING_IMAGES); empty without it.
+    monitoring: dict[str, str] = field(default_factory=dict)
 
 
-def compose_default(variable: str) -> str:
-    """The default docker-compose.yml gives `${VARIABLE:-default}`."""
-    text = (ROOT / "docker-compose.yml").read_text()
+def compose_default(variable: str, compose: str = "docker-compose.yml") -> str:
+    """The default a compose file gives `${VARIABLE:-default}`."""
+    text = (ROOT / compose).read_text()
     match = re.search(r"\$\{" + variable + r":-([^}]+)\}", text)
     if match is None:
-        raise CommandFailed(f"docker-compose.yml has no default for {variable}")
+        raise CommandFailed(f"{compose} has no default for {variable}")
     return match.group(1)
 
 
@@ -125,17 +135,18 @@ def debian_rootfs_tar() -> Path:
     return tar
 
 
-def build_standins() -> BaseImages:
-    """Import the Debian root file system; build the python, redis, nginx stand-ins."""
+def build_standin_images(*names: str) -> dict[str, str]:
+    """Import the Debian root file system; build standins/NAME.Dockerfile for each
+    name; name -> image."""
     run(["docker", "import", str(debian_rootfs_tar()), DEBIAN_IMAGE], timeout=300)
-    names = {}
+    built = {}
     with tempfile.TemporaryDirectory(prefix="prework-standins-") as context:
         for item in STANDINS.iterdir():
             shutil.copy(item, context)
         # Lets pip inside builds through a TLS-inspecting proxy, like the host's pip.
         shutil.copy(HOST_CA_BUNDLE, Path(context) / "ca-certificates.crt")
-        for name in ("python", "redis", "nginx"):
-            names[name] = f"prework-standin/{name}:e2e"
+        for name in names:
+            built[name] = f"prework-standin/{name}:e2e"
             docker(
                 "build",
                 "-q",
@@ -144,10 +155,30 @@ def build_standins() -> BaseImages:
                 "-f",
                 str(Path(context) / f"{name}.Dockerfile"),
                 "-t",
-                names[name],
+                built[name],
                 context,
             )
+    return built
+
+
+def build_standins() -> BaseImages:
+    """The python, redis and nginx stand-ins."""
+    names = build_standin_images("python", "redis", "nginx")
     return BaseImages(names["python"], names["redis"], names["nginx"], standins=True)
+
+
+def with_monitoring(base: BaseImages) -> BaseImages:
+    """`base` and the monitoring overlay's images: official ones when they can be
+    pulled (and the bases were), else Debian stand-ins."""
+    official = {
+        variable: compose_default(variable, MONITORING_OVERLAY)
+        for variable in MONITORING_IMAGES
+    }
+    if not base.standins and pull_all(official):
+        return replace(base, monitoring=official)
+    built = build_standin_images(*MONITORING_IMAGES.values())
+    images = {variable: built[name] for variable, name in MONITORING_IMAGES.items()}
+    return replace(base, monitoring=images)
 
 
 def base_images() -> BaseImages:

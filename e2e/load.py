@@ -16,6 +16,21 @@ import requests
 from urllib3.exceptions import ProtocolError
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One request the steady client sent, as a chart plots it."""
+
+    # time.time() when the request was sent.
+    at: float
+    # The request kind, e.g. "GET /".
+    kind: str
+    # The version that answered; None when the request failed.
+    version: str | None
+    failed: bool
+    # How long the request took, answered or not (a resend included).
+    seconds: float
+
+
 @dataclass
 class LoadReport:
     """What the client saw: requests sent, versions answered, failures."""
@@ -33,6 +48,8 @@ class LoadReport:
     lost_visits: int = 0
     # GETs sent again once because a kept-alive connection closed before any answer.
     resent: int = 0
+    # Every request sent, in order.
+    timeline: list[Answer] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the session output."""
@@ -89,30 +106,37 @@ class SteadyLoad:
 
     def _one(self, session: requests.Session) -> None:
         self.report.sent += 1
-        started = time.monotonic()
+        at, started = time.time(), time.monotonic()
+        version = None
         try:
-            self._ask(session)
+            version = self._ask(session)
         finally:
             took = time.monotonic() - started
             self.report.slowest = max(self.report.slowest, took)
+            self.report.timeline.append(
+                Answer(at, "GET /", version, version is None, took)
+            )
 
-    def _ask(self, session: requests.Session) -> None:
+    def _ask(self, session: requests.Session) -> str | None:
+        """Send one request; the version that answered, None when it failed."""
         try:
             response = self._get(session)
         except requests.RequestException as error:
             self.report.failures.append(f"{type(error).__name__}: {error}")
-            return
+            return None
         # Any non-2xx is a failure here: the stream stays below the rate limit.
         if not response.ok:
             self.report.failures.append(
                 f"{response.status_code}: {response.text[:200]}"
             )
-            return
+            return None
         body = response.json()
-        self.report.versions[str(body.get("version"))] += 1
+        version = str(body.get("version"))
+        self.report.versions[version] += 1
         self.report.replicas[str(body.get("hostname"))] += 1
         visits = body.get("visits")
         self.report.visits.append(visits if isinstance(visits, int) else None)
+        return version
 
     def _get(self, session: requests.Session) -> requests.Response:
         """GET, sent again once when a kept-alive connection closed before any answer.

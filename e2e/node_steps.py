@@ -3,7 +3,8 @@
 Roles: node1 (manager) carries prework.nginx, so its bridge address is the published
 one; node2 carries prework.redis, so Redis and its volume live there; node3 runs only
 web replicas, and is the worker that is drained and then lost. Every answer's visit
-count must be above the one before it: Redis kept its data, on its own volume.
+count must be above the one before it: Redis kept its data, on its own volume. The
+monitoring overlay runs beside the stack, Prometheus on node1 (prework.monitoring).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from devstack import docker, wait_until
 from devstack.swarm_nodes import Node, SwarmNodes
+from e2e.charts import render_timeline
 from e2e.load import LoadReport, SteadyLoad
+from e2e.monitoring import MONITORING_FILES, RedisAlert, step_monitoring_targets
 from e2e.scenario import (
     STEADY_RATE,
     TIMEOUT,
@@ -49,15 +53,17 @@ class Nodes:
     redis: Node
     spare: Node
     url: str
+    # Where each step's timeline chart goes (e2e/charts.py).
+    charts: Path
     # Container hostname -> node, for every replica seen running.
     replica_node: dict[str, str] = field(default_factory=dict)
     last_visits: int = 0
 
     @classmethod
-    def of(cls, swarm: SwarmNodes) -> Nodes:
+    def of(cls, swarm: SwarmNodes, charts: Path) -> Nodes:
         """Roles by position: node1 nginx (and manager), node2 redis, node3 spare."""
         nginx, redis, spare = swarm.nodes[:3]
-        return cls(swarm, nginx, redis, spare, f"http://{nginx.address}")
+        return cls(swarm, nginx, redis, spare, f"http://{nginx.address}", charts)
 
     def placements(self, service: str) -> list[tuple[str, str]]:
         """(container hostname, node) of each running task of the service."""
@@ -116,17 +122,18 @@ def under_load(
     keeps_redis: bool = True,
 ) -> LoadReport:
     """Run `action` while a steady client asks nginx (it sees the client's report so
-    far); the figures; every visit count above the one before."""
+    far); the figures and the step's chart; every visit count above the one before."""
     nodes.placements(WEB)
     with SteadyLoad(f"{nodes.url}/", STEADY_RATE, max_seconds=TIMEOUT + 120) as load:
         wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
-        started = time.monotonic()
+        started, wall_started = time.monotonic(), time.time()
         action(load.report)
-        took = time.monotonic() - started
+        took, wall_ended = time.monotonic() - started, time.time()
         sent = load.report.sent
         wait_until(lambda: load.report.sent >= sent + 2 * STEADY_RATE, 60, "load after")
     nodes.placements(WEB)
     report = load.report
+    render_timeline(nodes.charts, what, report.timeline, wall_started, wall_ended)
     figures.add(
         f"{what}: {took:.1f} s; {report.summary()}; slowest answer "
         f"{report.slowest:.1f} s; answers by node {{{nodes.by_node(report)}}}"
@@ -143,6 +150,9 @@ def under_load(
 def label_nodes(nodes: Nodes) -> None:
     """What an operator does once: the labels that place nginx and Redis."""
     docker("node", "update", "--label-add", "prework.nginx=true", nodes.nginx.hostname)
+    docker(
+        "node", "update", "--label-add", "prework.monitoring=true", nodes.nginx.hostname
+    )
     docker("node", "update", "--label-add", "prework.redis=true", nodes.redis.hostname)
 
 
@@ -150,7 +160,7 @@ def step_deploy(nodes: Nodes, figures: Figures) -> None:
     """`python -m deploy` with the production files, as a person runs it."""
     label_nodes(nodes)
     started = time.monotonic()
-    result = deploy_cli(IMAGE_A, VERSION_A, f"{nodes.url}/")
+    result = deploy_cli(IMAGE_A, VERSION_A, f"{nodes.url}/", MONITORING_FILES)
     assert result.returncode == 0, f"deploy of A failed: {result.stderr}"
     figures.add(
         f"deploy of A on {len(nodes.swarm.nodes)} nodes: "
@@ -199,7 +209,7 @@ def step_update(nodes: Nodes, figures: Figures) -> None:
     replicas back on the reactivated node (new tasks go where fewest run)."""
 
     def update(_: LoadReport) -> None:
-        result = deploy_cli(IMAGE_B, VERSION_B, f"{nodes.url}/")
+        result = deploy_cli(IMAGE_B, VERSION_B, f"{nodes.url}/", MONITORING_FILES)
         assert result.returncode == 0, f"deploy of B failed: {result.stderr}"
 
     report = under_load(nodes, "rolling update A->B", figures, update)
@@ -285,7 +295,9 @@ def step_rollback(nodes: Nodes, figures: Figures) -> None:
     outcome: list[str] = []
 
     def broken(_: LoadReport) -> None:
-        result = deploy_cli(IMAGE_BROKEN, VERSION_BROKEN, f"{nodes.url}/")
+        result = deploy_cli(
+            IMAGE_BROKEN, VERSION_BROKEN, f"{nodes.url}/", MONITORING_FILES
+        )
         assert result.returncode == 1, f"deploy of a broken image: {result.returncode}"
         outcome.append(result.stderr)
 
@@ -299,22 +311,34 @@ def step_lose_redis_node(nodes: Nodes, figures: Figures) -> None:
     """5. Lose Redis's own node: measured (answers without a count, lookup time,
     increments undone). Redis never starts elsewhere; once the node is back it runs
     there again on its volume, the count goes on, and failures stay in the bound of
-    any node loss."""
+    any node loss. Prometheus's Redis alert, quiet before, fires within its `for:`
+    window while the node is gone and resolves once it is back."""
     node = nodes.redis
     before = nodes.last_visits
     web_on_node = nodes.web_nodes()[node.hostname]
     elsewhere: list[list[tuple[str, str]]] = []
+    alert = RedisAlert(nodes)
+    alert.wait("inactive", time.monotonic(), "quiet before the loss")
 
     def lose_and_watch(report: LoadReport) -> None:
+        cut = time.monotonic()
         lose_node(nodes, node, figures)(report)
         # Redis has nowhere else to go: its task waits, on no other node.
         elsewhere.append(nodes.placements(REDIS))
         figures.add(f"Redis node loss: {redis_lookup(nodes)}")
+        fired = alert.wait("firing", cut, "firing")
         rejoin(nodes, node, figures)
+        back = time.monotonic()
         wait_until(
             lambda: [n for _, n in nodes.placements(REDIS)] == [node.hostname],
             NODE_LOSS_TIMEOUT,
             f"Redis running on {node.hostname} again",
+        )
+        resolved = alert.wait("inactive", back, "resolved")
+        figures.add(
+            f"Redis node loss: Prometheus's {alert.name} firing {fired:.1f} s after "
+            f"the cut (for: {alert.window}), resolved {resolved:.1f} s after the "
+            "node's link came back"
         )
 
     report = under_load(
@@ -375,6 +399,7 @@ def run_steps(nodes: Nodes, figures: Figures) -> None:
         step_deploy,
         step_hardening_nodes,
         step_spread,
+        step_monitoring_targets,
         step_drain,
         step_update,
         step_lose_worker,

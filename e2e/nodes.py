@@ -14,6 +14,7 @@ import json
 import hashlib
 import os
 import subprocess  # nosec B404 - TimeoutExpired of the log command
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -91,12 +92,15 @@ def build_archive(
         return images.BaseImages(**json.loads(bases.read_text())), archive
     with build_engine() as own:
         base = build(figures)
+        started = time.monotonic()
+        base = images.with_monitoring(base)
+        figures.add(f"monitoring images: {time.monotonic() - started:.1f} s")
         images.CACHE.mkdir(parents=True, exist_ok=True)
         for old in images.CACHE.glob("nodes-images-*"):
             old.unlink()
         partial = archive.with_suffix(".partial")
         docker("save", "--output", str(partial), *made, base.python, base.redis,
-               base.nginx)  # fmt: skip
+               base.nginx, *base.monitoring.values())  # fmt: skip
         partial.rename(archive)
         bases.write_text(json.dumps(dataclasses.asdict(base)))
         if not own:
@@ -105,9 +109,10 @@ def build_archive(
 
 
 def deploy_nodes(
-    build: BuildImages, made: list[str], count: int, figures: Figures
+    build: BuildImages, made: list[str], count: int, figures: Figures, charts: Path
 ) -> None:
-    """Images, nodes, secrets, then every step; logs kept when a step fails."""
+    """Images, nodes, secrets, then every step (a chart of each in `charts`); logs
+    kept when a step fails."""
     failed = True
     previous_host = os.environ.get("DOCKER_HOST")
     try:
@@ -125,8 +130,10 @@ def deploy_nodes(
                 f"{time.monotonic() - started:.1f} s"
             )
             os.environ["DOCKER_HOST"] = swarm.manager.docker_host
-            nodes = Nodes.of(swarm)
+            nodes = Nodes.of(swarm, charts)
             stack_environment(base.redis, base.nginx, 80)
+            # The monitoring overlay's images (node_steps deploys it).
+            os.environ.update(base.monitoring)
             create_secrets()
             try:
                 run_steps(nodes, figures)
@@ -154,12 +161,16 @@ def main_nodes(build: BuildImages, made: list[str], count: int) -> int:
     """The several-node scenario; 0 when every step held, 1 with the reason if not."""
     started = time.monotonic()
     figures = Figures()
+    # Outlives the run, as the logs do: the steps' timeline charts.
+    charts = Path(tempfile.mkdtemp(prefix="prework-e2e-charts-"))
     try:
-        deploy_nodes(build, made, count, figures)
+        deploy_nodes(build, made, count, figures, charts)
     except FAILURES as error:
         traceback.print_exc()
         print(f"[e2e] FAILED: {error}", flush=True)
+        print(f"[e2e] the steps' charts so far in {charts}", flush=True)
         return 1
     figures.add(f"total: {time.monotonic() - started:.1f} s")
+    figures.add(f"the steps' timeline charts: {charts}")
     print("[e2e] passed:\n  " + "\n  ".join(figures.lines), flush=True)
     return 0

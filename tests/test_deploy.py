@@ -235,11 +235,15 @@ def test_the_stack_files_constraints_name_the_labels_deploy_sets() -> None:
     from deploy.placement import STACK_LABELS
 
     found = {}
-    for name in ("docker-compose.yml", "docker-compose.mongo.yml"):
+    for name in (
+        "docker-compose.yml",
+        "docker-compose.mongo.yml",
+        "docker-compose.monitoring.yml",
+    ):
         for service in yaml.safe_load((ROOT / name).read_text())["services"].values():
-            spec = placed(
-                *service["deploy"].get("placement", {}).get("constraints", [])
-            )
+            # An overlay's entry may only add to a base service (no deploy key).
+            deploy = service.get("deploy", {})
+            spec = placed(*deploy.get("placement", {}).get("constraints", []))
             found.update(label_constraints([spec]))
     assert found == STACK_LABELS
 

@@ -78,3 +78,13 @@ def test_a_new_connection_closed_unanswered_is_a_failure(
 def test_a_refused_connection_is_a_failure_not_resent() -> None:
     report = answered(SteadyLoad(f"http://{LOOPBACK}:{free_port()}/", 5, 5, 1), 1)
     assert (report.sent, report.resent, len(report.failures)) == (1, 0, 1)
+
+
+def test_every_request_sent_is_on_the_timeline(server: socket.socket) -> None:
+    url = start(server, [[True], [False]])
+    report = answered(SteadyLoad(url, 20, 10, 2), 2)
+    assert [(a.kind, a.version, a.failed) for a in report.timeline] == [
+        ("GET /", "1.0.0", False),
+        ("GET /", None, True),
+    ]
+    assert all(a.seconds >= 0 and a.at > 0 for a in report.timeline)

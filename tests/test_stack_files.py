@@ -54,9 +54,11 @@ COMPOSE_FILES = [
     "docker-compose.mongo.yml",
     "docker-compose.mongo-tls.yml",
     "docker-compose.embedded-store.yml",
+    "docker-compose.monitoring.yml",
 ]
-# A default image `${VARIABLE:-name:X.Y.Z}`: an exact release, which dependabot bumps.
-PINNED_DEFAULT = re.compile(r"^\$\{[A-Z_]+:-[a-z0-9./-]+:\d+\.\d+\.\d+\}$")
+# A default image `${VARIABLE:-name:X.Y.Z}`: an exact release, which dependabot bumps
+# (with the `v` some projects tag with, and a variant such as `-alpine`).
+PINNED_DEFAULT = re.compile(r"^\$\{[A-Z_]+:-[a-z0-9._/-]+:v?\d+\.\d+\.\d+(-[a-z]+)?\}$")
 
 
 @pytest.mark.parametrize("name", COMPOSE_FILES)
@@ -269,6 +271,9 @@ def test_docker_stack_config_accepts_the_stack_files() -> None:
         ("docker-compose.yml", "nginx"),
         ("docker-compose.yml", "edge"),
         ("docker-compose.mongo.yml", "mongo"),
+        ("docker-compose.monitoring.yml", "prometheus"),
+        ("docker-compose.monitoring.yml", "nginx-exporter"),
+        ("docker-compose.monitoring.yml", "redis-exporter"),
     ],
 )
 def test_third_party_images_are_pinned_to_exact_releases(
@@ -290,6 +295,7 @@ def test_dependabot_updates_the_compose_and_docker_images() -> None:
         ("docker-compose.yml", "edge", "prework.nginx"),
         ("docker-compose.yml", "nginx", "prework.nginx"),
         ("docker-compose.mongo.yml", "mongo", "prework.mongo"),
+        ("docker-compose.monitoring.yml", "prometheus", "prework.monitoring"),
     ],
 )
 def test_state_and_the_published_port_stay_on_labelled_nodes(
@@ -354,3 +360,53 @@ def test_web_bounds_a_lookup_that_docker_dns_leaves_unanswered() -> None:
         option.split(":") for option in web["environment"]["RES_OPTIONS"].split()
     )
     assert int(options["timeout"]) * int(options["attempts"]) <= 2, options
+
+
+def test_monitoring_is_internal_with_retention_a_volume_and_no_docker_socket() -> None:
+    overlay = load("docker-compose.monitoring.yml")
+    services = overlay["services"]
+    for name, service in services.items():
+        assert "ports" not in service, f"{name} publishes a port"
+        assert not any(
+            "docker.sock" in str(volume) for volume in service.get("volumes", [])
+        ), name
+    for name in ("nginx-exporter", "redis-exporter"):
+        assert services[name]["networks"] == ["backend"], name
+    # Its own network, not internal: an address on its node for the SSH tunnel.
+    assert services["prometheus"]["networks"] == ["backend", "monitoring"]
+    assert overlay["networks"]["monitoring"] == {"driver": "overlay"}
+    prometheus = services["prometheus"]
+    assert prometheus["volumes"] == ["prometheus_data:/prometheus"]
+    flags = " ".join(prometheus["command"])
+    assert "--storage.tsdb.retention.time=${PROMETHEUS_RETENTION:-15d}" in flags
+    # The overlay adds nginx's stub_status server and nothing else to nginx.
+    assert services["nginx"] == {
+        "configs": [
+            {
+                "source": "nginx_status_template",
+                "target": "/etc/nginx/templates/status.conf.template",
+            }
+        ]
+    }
+    status = (ROOT / "nginx" / "templates" / "status.conf.template").read_text()
+    scrape = services["nginx-exporter"]["command"][0]
+    assert scrape == "--nginx.scrape-uri=http://nginx:8081/stub_status"
+    assert "listen 8081;" in status and "deny all;" in status
+
+
+def test_docker_stack_config_accepts_the_monitoring_overlay() -> None:
+    rendered = stack_config(
+        (
+            "docker-compose.yml",
+            "docker-compose.embedded-store.yml",
+            "docker-compose.monitoring.yml",
+        )
+    )
+    services = rendered["services"]
+    assert {"prometheus", "nginx-exporter", "redis-exporter"} <= set(services)
+    sources = [config["source"] for config in services["nginx"]["configs"]]
+    assert sorted(sources) == [
+        "nginx_status_template",
+        "nginx_template",
+        "nginx_upstream_watch",
+    ]
