@@ -3,8 +3,8 @@
 Plain HTTP on 127.0.0.1, which every Docker engine accepts without TLS (loopback is
 an insecure registry by default). Given `users` (name -> password), it asks for them
 as GitHub's registry does: htpasswd basic authentication (bcrypt hashes, the only kind
-distribution reads), every API call but the unauthenticated one refused with 401.
-htpasswd has no scopes: every user may push and pull.
+distribution reads); a request without one of them is answered 401. htpasswd has no
+scopes: every user may push and pull.
 """
 
 from __future__ import annotations
