@@ -28,13 +28,23 @@ LOCK_VARIABLE = "PREWORK_DOCKER_LOCK"
 DEFAULT_LOCK = "/tmp/prework-docker.lock"  # nosec B108 - the machine's shared lock
 
 
-def take_docker_lock() -> IO[str]:
-    """Wait for the machine's Docker lock; it is held until the handle is closed."""
+class DockerLockHeld(RuntimeError):
+    """Another run holds the machine's Docker lock (raised only when not waiting)."""
+
+
+def take_docker_lock(wait: bool = True) -> IO[str]:
+    """Wait for the machine's Docker lock; it is held until the handle is closed.
+
+    With wait=False, DockerLockHeld instead of waiting (a test never waits for it).
+    """
     path = os.environ.get(LOCK_VARIABLE, DEFAULT_LOCK)
     handle = open(path, "a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        if not wait:
+            handle.close()
+            raise DockerLockHeld(f"the machine's Docker lock {path} is held") from None
         print(f"[devstack] waiting for the Docker lock {path}", flush=True)
         fcntl.flock(handle, fcntl.LOCK_EX)
     return handle
@@ -96,8 +106,9 @@ class Dockerd(ServiceProcess):
     start_timeout = 60.0
     stop_timeout = 60.0
 
-    def __init__(self) -> None:
+    def __init__(self, wait_for_lock: bool = True) -> None:
         super().__init__()
+        self.wait_for_lock = wait_for_lock
         self.previous_host: str | None = None
         self.had_bridge = False
         self.lock: IO[str] | None = None
@@ -120,7 +131,7 @@ class Dockerd(ServiceProcess):
         return [self.binary, *self.flags(folder)]
 
     def prepare(self, folder: Path) -> None:
-        self.lock = take_docker_lock()
+        self.lock = take_docker_lock(self.wait_for_lock)
         removed = remove_stale_vxlans()
         if removed:
             print(f"[devstack] removed dead engines' {', '.join(removed)}", flush=True)
@@ -136,6 +147,10 @@ class Dockerd(ServiceProcess):
         """Release what a stopped dockerd leaves: mounts in its root, the gwbridge."""
         unmount_under(folder)
         super().cleanup(folder)
+        if self.lock is None:
+            # The lock was never taken (held elsewhere, or Ctrl-C while waiting): the
+            # bridge and DOCKER_HOST are another run's, untouched by this one.
+            return
         if not self.had_bridge:
             ip = find_binary("ip", "iproute2")
             run([ip, "link", "delete", GATEWAY_BRIDGE], check=False)
@@ -143,9 +158,8 @@ class Dockerd(ServiceProcess):
             os.environ.pop("DOCKER_HOST", None)
         else:
             os.environ["DOCKER_HOST"] = self.previous_host
-        if self.lock is not None:
-            self.lock.close()  # releases the Docker lock
-            self.lock = None
+        self.lock.close()  # releases the Docker lock
+        self.lock = None
 
 
 class DockerEngine(Service):

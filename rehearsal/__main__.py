@@ -146,7 +146,7 @@ def rehearse(
         folder=folder / "runs",
         secrets={
             "GITHUB_TOKEN": tokens["GITHUB_TOKEN"],
-            "REGISTRY_READ_TOKEN": secrets.token_hex(16),
+            **production.registry_secrets(),
             # The App's key: its token is on the bypass list and its pushes start runs.
             "RELEASE_APP_PRIVATE_KEY": api.app_private_key(),
             **production.ssh_secrets(),

@@ -27,6 +27,9 @@ GITHUB_TOKEN_PUSHER = "github-actions"  # nosec B105 - a pusher's name, no secre
 REDUCED = {
     "github-release": "the real gh, answered by a local stand-in of GitHub's REST API"
     " (rehearsal/github_api.py: it records the release, checks no permission)",
+    "image": "a local docker-registry over plain HTTP on loopback, with htpasswd"
+    " accounts (REGISTRY_PUSH_USERNAME/_TOKEN, REGISTRY_USERNAME/READ_TOKEN): each"
+    " may push and pull, a wrong password is refused (no scopes, no token expiry)",
     "tests": "Python 3.11 only, the tests not marked slow, embedded store: the"
     " mongo:7.0 service container cannot run here (CHECKS=reduced)",
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import secrets
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Self, TypeVar
@@ -28,6 +29,11 @@ from devstack.sshd import SshServer
 from e2e import images
 
 T = TypeVar("T")
+
+# The registry's two accounts, as docs/RELEASING.md has users create them: the image
+# job's push account and the production environment's read account.
+PUSH_USER = "rehearsal-push"
+READ_USER = "rehearsal-read"
 
 
 def running(part: T | None, what: str) -> T:
@@ -47,6 +53,12 @@ class Production(Service):
     base: images.BaseImages | None = None
     http_port: int = 0
     socket: str = ""
+    # Registry user -> password (act masks secrets: random ones mask nothing else).
+    accounts: dict[str, str] = field(
+        default_factory=lambda: {
+            user: secrets.token_hex(16) for user in (PUSH_USER, READ_USER)
+        }
+    )
 
     def start(self) -> Self:
         """Start everything; on any failure stop what already started."""
@@ -54,7 +66,9 @@ class Production(Service):
             self.stack.enter_context(Dockerd())
             self.socket = os.environ["DOCKER_HOST"]
             docker("swarm", "init", "--advertise-addr", LOOPBACK)
-            self.registry = self.stack.enter_context(RegistryServer())
+            self.registry = self.stack.enter_context(
+                RegistryServer(users=self.accounts)
+            )
             self.sshd = self.stack.enter_context(
                 SshServer(getpass.getuser(), {"DOCKER_HOST": self.socket})
             )
@@ -99,7 +113,9 @@ class Production(Service):
             # Two replicas still make "every replica" mean something; each deploy's
             # rolling update paces one replica at a time.
             "WEB_REPLICAS": "2",
-            "REGISTRY_USERNAME": "rehearsal",
+            # The registry asks for these accounts; the secrets are registry_secrets().
+            "REGISTRY_PUSH_USERNAME": PUSH_USER,
+            "REGISTRY_USERNAME": READ_USER,
             # No MongoDB in this production: the deploy adds the embedded store's
             # overlay (read by a release.yml that has DEPLOY_COMPOSE_FILES).
             "DEPLOY_COMPOSE_FILES": f"docker-compose.yml {STORE_OVERLAY}",
@@ -113,6 +129,13 @@ class Production(Service):
                 " CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"
             )
         return found
+
+    def registry_secrets(self) -> dict[str, str]:
+        """REGISTRY_PUSH_TOKEN (the image job) and REGISTRY_READ_TOKEN (the deploy)."""
+        return {
+            "REGISTRY_PUSH_TOKEN": self.accounts[PUSH_USER],
+            "REGISTRY_READ_TOKEN": self.accounts[READ_USER],
+        }
 
     def runner_env(self) -> dict[str, str]:
         """The runner's own Docker engine (the image job builds and pushes there)."""

@@ -53,7 +53,8 @@ COVERED_ELSEWHERE = {
     "WatchedNginx": "a base: NginxServer and EdgeServer are its services",
     "GitNginx": "needs FcgiWrap's socket: GitServer starts both (rehearsal tests)",
     "Dockerd": "holds the machine's Docker lock, which a test must not wait for: the "
-    "e2e, the rehearsal and bench_image start it",
+    "e2e, the rehearsal and bench_image start it; tests/test_workflow_registry.py "
+    "only when the lock is free (Dockerd(wait_for_lock=False))",
     "NodeDockerd": "needs a node's namespaces: tests/test_devstack_swarm_nodes.py",
 }
 
