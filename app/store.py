@@ -5,8 +5,10 @@ from __future__ import annotations
 import fcntl
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
@@ -14,7 +16,7 @@ from typing import Any, Protocol, TypedDict
 from bson import ObjectId
 from pymongo import DESCENDING, MongoClient
 from pymongo.collection import Collection as PyMongoCollection
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app.config import MongoSettings
 
@@ -42,6 +44,31 @@ class NoteChanged(Exception):
     """A conditional write found the note changed since the version it was given."""
 
 
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The answer kept for an idempotency key: status, JSON body, Location."""
+
+    status: int
+    body: bytes
+    location: str | None
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """An idempotency key as the store keeps it, and whether this request holds it."""
+
+    fingerprint: str
+    # The id a create under this key makes (a takeover makes the same note).
+    note_id: str
+    answer: StoredAnswer | None
+    claimed: bool
+
+
+NOTES = "notes"
+# Idempotency keys: MongoDB drops expired ones by a TTL index on `expire_at`.
+KEYS = "idempotency_keys"
+
+
 class Collection(Protocol):
     """The part of a pymongo collection the notes store uses (montydb has it too)."""
 
@@ -56,6 +83,13 @@ class Collection(Protocol):
     ) -> Any: ...
 
     def delete_one(self, filter: Mapping[str, Any]) -> Any: ...
+
+    def delete_many(self, filter: Mapping[str, Any]) -> Any: ...
+
+
+def new_note_id() -> str:
+    """A fresh note id (ids sort in creation order)."""
+    return str(ObjectId())
 
 
 def now_iso() -> str:
@@ -78,6 +112,16 @@ def version_filter(note_id: str, version: Note | None) -> dict[str, Any]:
     return query
 
 
+def to_answer(document: Mapping[str, Any]) -> StoredAnswer | None:
+    """The kept answer of a key's stored document, None while it runs."""
+    answer = document.get("answer")
+    if answer is None:
+        return None
+    return StoredAnswer(
+        answer["status"], answer["body"].encode(), answer.get("location")
+    )
+
+
 def to_note(document: Mapping[str, Any]) -> Note:
     """The API form of a stored document."""
     return Note(
@@ -96,8 +140,10 @@ class NotesStore:
     kind = "abstract"
 
     @contextmanager
-    def collection(self, write: bool = False) -> Iterator[Collection]:
-        """The notes collection, with driver errors turned into StoreUnavailable;
+    def collection(
+        self, write: bool = False, name: str = NOTES
+    ) -> Iterator[Collection]:
+        """The collection `name`, with driver errors turned into StoreUnavailable;
         everything done inside one `write=True` block is atomic."""
         raise NotImplementedError
         yield  # pragma: no cover
@@ -115,10 +161,14 @@ class NotesStore:
     def close(self) -> None:
         return None
 
-    def create(self, title: str, body: str, tags: list[str]) -> Note:
+    def create(
+        self, title: str, body: str, tags: list[str], note_id: str | None = None
+    ) -> Note:
+        """A new note; with `note_id` (an idempotency key's), the note already made
+        under that id when there is one."""
         stamp = now_iso()
         document = {
-            "_id": str(ObjectId()),
+            "_id": note_id or new_note_id(),
             "title": title,
             "body": body,
             "tags": tags,
@@ -126,8 +176,10 @@ class NotesStore:
             "updated_at": stamp,
         }
         with self.collection(write=True) as notes:
-            notes.insert_one(dict(document))
-        return to_note(document)
+            made = notes.find_one({"_id": note_id}) if note_id else None
+            if made is None:
+                notes.insert_one(dict(document))
+        return to_note(made or document)
 
     def get(self, note_id: str) -> Note | None:
         """The note with `note_id`, or None."""
@@ -184,6 +236,70 @@ class NotesStore:
             raise NoteChanged(note_id)
         return None
 
+    def claim_key(
+        self, key: str, fingerprint: str, now: float, ttl: int, in_flight: float
+    ) -> KeyRecord:
+        """The record of idempotency key `key`, claimed for this request when it is
+        new, expired, or held longer than `in_flight` seconds by a request that never
+        finished (its replica lost); atomic, as every write block."""
+        with self.collection(write=True, name=KEYS) as keys:
+            document = keys.find_one({"_id": key})
+            if document is not None and document["expires"] <= now:
+                keys.delete_one({"_id": key, "expires": document["expires"]})
+                document = None
+            if document is None:
+                fresh = self._key_document(key, fingerprint, now, ttl, in_flight)
+                claimed = self._insert_new(keys, fresh)
+                return KeyRecord(fingerprint, fresh["note_id"], None, claimed)
+            answer = to_answer(document)
+            claimed = False
+            if answer is None and document["fingerprint"] == fingerprint:
+                claimed = document["locked_until"] <= now and self._take_over(
+                    keys, document, now + in_flight
+                )
+        return KeyRecord(document["fingerprint"], document["note_id"], answer, claimed)
+
+    def finish_key(self, key: str, answer: StoredAnswer) -> None:
+        """Keep `answer` for the repeats of `key`."""
+        kept = {
+            "status": answer.status,
+            "body": answer.body.decode(),
+            "location": answer.location,
+        }
+        with self.collection(write=True, name=KEYS) as keys:
+            keys.update_one({"_id": key}, {"$set": {"answer": kept}})
+
+    def release_key(self, key: str) -> None:
+        """Forget `key` while it has no answer: its request failed."""
+        with self.collection(write=True, name=KEYS) as keys:
+            keys.delete_one({"_id": key, "answer": None})
+
+    def _key_document(
+        self, key: str, fingerprint: str, now: float, ttl: int, in_flight: float
+    ) -> dict[str, Any]:
+        return {
+            "_id": key,
+            "fingerprint": fingerprint,
+            "note_id": new_note_id(),
+            "answer": None,
+            "locked_until": now + in_flight,
+            "expires": now + ttl,
+        }
+
+    def _insert_new(self, keys: Collection, document: dict[str, Any]) -> bool:
+        """Insert a key found absent inside the same write block: True."""
+        keys.insert_one(document)
+        return True
+
+    @staticmethod
+    def _take_over(keys: Collection, document: Mapping[str, Any], until: float) -> bool:
+        """Hold a key whose request never finished, unless another repeat did first."""
+        held = {"_id": document["_id"], "locked_until": document["locked_until"]}
+        taken: int = keys.update_one(
+            held, {"$set": {"locked_until": until}}
+        ).matched_count
+        return taken == 1
+
 
 class MongoNotesStore(NotesStore):
     """Notes in MongoDB, through pymongo, with bounded timeouts."""
@@ -231,15 +347,34 @@ class MongoNotesStore(NotesStore):
                 self._client = MongoClient(self._uri.reveal(), **self._options)
             return self._client
 
-    def notes(self) -> PyMongoCollection[dict[str, Any]]:
-        return self.client()[self._db_name]["notes"]
+    def notes(self, name: str = NOTES) -> PyMongoCollection[dict[str, Any]]:
+        return self.client()[self._db_name][name]
 
     @contextmanager
-    def collection(self, write: bool = False) -> Iterator[Collection]:
-        """The notes collection; `$set` and `delete_one` are atomic on the server."""
-        notes = self.notes()
+    def collection(
+        self, write: bool = False, name: str = NOTES
+    ) -> Iterator[Collection]:
+        """The collection `name`; each operation is atomic on the server (the
+        idempotency key's claim relies on `_id`'s uniqueness and filtered updates)."""
+        notes = self.notes(name)
         with self.driver_errors():
             yield notes
+
+    def _key_document(
+        self, key: str, fingerprint: str, now: float, ttl: int, in_flight: float
+    ) -> dict[str, Any]:
+        document = super()._key_document(key, fingerprint, now, ttl, in_flight)
+        # What the TTL index reads: MongoDB deletes the key within a minute after.
+        document["expire_at"] = datetime.fromtimestamp(now + ttl, UTC)
+        return document
+
+    def _insert_new(self, keys: Collection, document: dict[str, Any]) -> bool:
+        """Insert a new key; False when another replica inserted it first."""
+        try:
+            keys.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
 
     def ping(self) -> None:
         """Ask MongoDB to answer a ping (and create the indexes once it does)."""
@@ -252,9 +387,10 @@ class MongoNotesStore(NotesStore):
     def ensure_indexes(self) -> None:
         """Index tags, the list filter; the list sorts and pages on `_id`, which
         MongoDB always indexes (ids are made in creation order)."""
-        notes = self.notes()
+        notes, keys = self.notes(), self.notes(KEYS)
         with self.driver_errors():
             notes.create_index("tags")
+            keys.create_index("expire_at", expireAfterSeconds=0)
         self._indexed = True
 
     def close(self) -> None:
@@ -276,7 +412,7 @@ class EmbeddedNotesStore(NotesStore):
         self._directory = directory
         self._lock_file = directory / "prework.lock"
         self._client = MontyClient(str(directory))
-        self._notes = self._client["prework"]["notes"]
+        self._database = self._client["prework"]
         # montydb's SQLite engine shares one connection attribute between threads.
         self._lock = threading.Lock()
 
@@ -284,14 +420,24 @@ class EmbeddedNotesStore(NotesStore):
         return f"embedded ({self._directory})"
 
     @contextmanager
-    def collection(self, write: bool = False) -> Iterator[Collection]:
-        """The notes collection, one thread at a time, and across processes (every
+    def collection(
+        self, write: bool = False, name: str = NOTES
+    ) -> Iterator[Collection]:
+        """The collection `name`, one thread at a time, and across processes (every
         gunicorn worker) one writer or many readers: montydb reads a whole document
         and writes it back, so two unlocked writers would undo each other."""
         with self._lock, self._lock_file.open("a") as lock:
             # Opened per use: a descriptor inherited through fork would share the lock.
             fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
-            yield self._notes
+            yield self._database[name]
+
+    def _insert_new(self, keys: Collection, document: dict[str, Any]) -> bool:
+        """Insert a new key (atomic under the write lock), and drop expired ones:
+        montydb has no TTL index."""
+        inserted = super()._insert_new(keys, document)
+        # After the insert: montydb cannot delete from a database file not made yet.
+        keys.delete_many({"expires": {"$lte": time.time()}})
+        return inserted
 
     def close(self) -> None:
         self._client.close()
