@@ -16,6 +16,7 @@ from devstack import docker, run, wait_until
 from e2e import images
 from e2e.load import LoadReport, SteadyLoad
 from e2e.scenario import (
+    CLIENTS,
     STEADY_RATE,
     TIMEOUT,
     VERSION_B,
@@ -37,7 +38,9 @@ TEMPLATE_TARGET = "/etc/nginx/templates/default.conf.template"
 
 def started_load(base: str) -> SteadyLoad:
     """A steady client on `/` that has already sent a few requests."""
-    load = SteadyLoad(f"{base}/", STEADY_RATE, max_seconds=TIMEOUT + 120).__enter__()
+    load = SteadyLoad(
+        f"{base}/", STEADY_RATE, max_seconds=TIMEOUT + 120, sources=CLIENTS
+    ).__enter__()
     wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
     return load
 
@@ -151,6 +154,8 @@ def updated_under_load(
     finally:
         finish_load(load)
     figures.add(f"{what}: {took:.1f} s until converged; {load.report.summary()}")
+    figures.add(f"{what}, by kind: {load.report.kind_lines()}")
+    assert not load.report.data_problems, f"{what}: {load.report.data_problems}"
     assert service_state(service).converged()
     return load.report
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from devstack import docker, wait_until
 from devstack.swarm_nodes import Node, SwarmNodes
-from e2e.load import LoadReport, SteadyLoad
+from e2e.load import STORE_PER_NODE, LoadReport, SteadyLoad
 from e2e.scenario import (
     STEADY_RATE,
     TIMEOUT,
@@ -118,7 +118,10 @@ def under_load(
     """Run `action` while a steady client asks nginx (it sees the client's report so
     far); the figures; every visit count above the one before."""
     nodes.placements(WEB)
-    with SteadyLoad(f"{nodes.url}/", STEADY_RATE, max_seconds=TIMEOUT + 120) as load:
+    load = SteadyLoad(
+        f"{nodes.url}/", STEADY_RATE, max_seconds=TIMEOUT + 120, mix=STORE_PER_NODE
+    )
+    with load:
         wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
         started = time.monotonic()
         action(load.report)
@@ -131,6 +134,7 @@ def under_load(
         f"{what}: {took:.1f} s; {report.summary()}; slowest answer "
         f"{report.slowest:.1f} s; answers by node {{{nodes.by_node(report)}}}"
     )
+    figures.add(f"{what}, by kind: {report.kind_lines()}")
     if report.failures:
         print(f"[e2e] {what}: failures: {report.failures[:10]}", flush=True)
     lost = nodes.lost_visits(report)
