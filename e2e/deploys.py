@@ -62,12 +62,13 @@ def step_rerun(image_b: str, base: str, figures: Figures) -> None:
         figures.add(f"re-run of the deploy of B: {time.monotonic() - started:.1f} s")
     finally:
         finish_load(load)
+    # Before the deploy's own verdict: what the client saw says more when both fail.
+    assert_no_failures("load during the re-run", load.report, figures)
     assert result.returncode == 0, f"re-run failed: {result.stderr}"
     assert "changed: nothing (a re-run)" in result.stdout, result.stdout
     # Swarm records an update for the re-sent spec, but replaces no replica.
     tasks_after = {t.container_id for t in service_state(WEB).running_tasks()}
     assert tasks_after == tasks_before, f"{tasks_before} -> {tasks_after}"
-    assert_no_failures("load during the re-run", load.report, figures)
     assert set(load.report.versions) == {VERSION_B}, load.report.versions
 
 
