@@ -65,6 +65,8 @@ class KeyRecord:
 
 
 NOTES = "notes"
+# Seconds between two purges of expired keys by one embedded store process.
+PURGE_INTERVAL = 60.0
 # Idempotency keys: MongoDB drops expired ones by a TTL index on `expire_at`.
 KEYS = "idempotency_keys"
 
@@ -134,10 +136,16 @@ def to_note(document: Mapping[str, Any]) -> Note:
     )
 
 
+class NeverRaised(Exception):
+    """The abstract store's duplicate key error: it has no engine to raise one."""
+
+
 class NotesStore:
     """Notes on a pymongo-compatible collection; subclasses say how to reach it."""
 
     kind = "abstract"
+    # What the engine raises for an insert whose `_id` is taken.
+    duplicate_error: type[Exception] = NeverRaised
 
     @contextmanager
     def collection(
@@ -175,10 +183,12 @@ class NotesStore:
             "created_at": stamp,
             "updated_at": stamp,
         }
+        made = None
         with self.collection(write=True) as notes:
-            made = notes.find_one({"_id": note_id}) if note_id else None
-            if made is None:
+            if note_id is None:
                 notes.insert_one(dict(document))
+            elif not self._insert_new(notes, dict(document)):
+                made = notes.find_one({"_id": note_id})
         return to_note(made or document)
 
     def get(self, note_id: str) -> Note | None:
@@ -242,13 +252,16 @@ class NotesStore:
         """The record of idempotency key `key`, claimed for this request when it is
         new, expired, or held longer than `in_flight` seconds by a request that never
         finished (its replica lost); atomic, as every write block."""
+        fresh = self._key_document(key, fingerprint, now, ttl, in_flight)
+        # The insert first: a new key, the usual case, costs no lookup.
         with self.collection(write=True, name=KEYS) as keys:
+            if self._insert_new(keys, fresh):
+                self._purge_expired(keys, now)
+                return KeyRecord(fingerprint, fresh["note_id"], None, True)
             document = keys.find_one({"_id": key})
-            if document is not None and document["expires"] <= now:
-                keys.delete_one({"_id": key, "expires": document["expires"]})
-                document = None
-            if document is None:
-                fresh = self._key_document(key, fingerprint, now, ttl, in_flight)
+            if document is None or document["expires"] <= now:
+                if document is not None:
+                    keys.delete_one({"_id": key, "expires": document["expires"]})
                 claimed = self._insert_new(keys, fresh)
                 return KeyRecord(fingerprint, fresh["note_id"], None, claimed)
             answer = to_answer(document)
@@ -286,10 +299,16 @@ class NotesStore:
             "expires": now + ttl,
         }
 
-    def _insert_new(self, keys: Collection, document: dict[str, Any]) -> bool:
-        """Insert a key found absent inside the same write block: True."""
-        keys.insert_one(document)
+    def _insert_new(self, collection: Collection, document: dict[str, Any]) -> bool:
+        """Insert `document`; False when its `_id` is taken."""
+        try:
+            collection.insert_one(document)
+        except self.duplicate_error:
+            return False
         return True
+
+    def _purge_expired(self, keys: Collection, now: float) -> None:
+        """Drop expired keys where the engine does not (MongoDB's TTL index does)."""
 
     @staticmethod
     def _take_over(keys: Collection, document: Mapping[str, Any], until: float) -> bool:
@@ -305,6 +324,7 @@ class MongoNotesStore(NotesStore):
     """Notes in MongoDB, through pymongo, with bounded timeouts."""
 
     kind = "mongodb"
+    duplicate_error = DuplicateKeyError
 
     def __init__(self, settings: MongoSettings) -> None:
         if settings.uri is None:
@@ -368,14 +388,6 @@ class MongoNotesStore(NotesStore):
         document["expire_at"] = datetime.fromtimestamp(now + ttl, UTC)
         return document
 
-    def _insert_new(self, keys: Collection, document: dict[str, Any]) -> bool:
-        """Insert a new key; False when another replica inserted it first."""
-        try:
-            keys.insert_one(document)
-        except DuplicateKeyError:
-            return False
-        return True
-
     def ping(self) -> None:
         """Ask MongoDB to answer a ping (and create the indexes once it does)."""
         client = self.client()
@@ -405,6 +417,7 @@ class EmbeddedNotesStore(NotesStore):
 
     def __init__(self, directory: Path) -> None:
         from montydb import MontyClient, set_storage
+        from montydb.errors import DuplicateKeyError as MontyDuplicateKeyError
 
         directory.mkdir(parents=True, exist_ok=True)
         if not (directory / "monty.storage.cfg").exists():
@@ -413,6 +426,8 @@ class EmbeddedNotesStore(NotesStore):
         self._lock_file = directory / "prework.lock"
         self._client = MontyClient(str(directory))
         self._database = self._client["prework"]
+        self._next_purge = 0.0
+        self.duplicate_error = MontyDuplicateKeyError
         # montydb's SQLite engine shares one connection attribute between threads.
         self._lock = threading.Lock()
 
@@ -431,13 +446,13 @@ class EmbeddedNotesStore(NotesStore):
             fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
             yield self._database[name]
 
-    def _insert_new(self, keys: Collection, document: dict[str, Any]) -> bool:
-        """Insert a new key (atomic under the write lock), and drop expired ones:
-        montydb has no TTL index."""
-        inserted = super()._insert_new(keys, document)
-        # After the insert: montydb cannot delete from a database file not made yet.
-        keys.delete_many({"expires": {"$lte": time.time()}})
-        return inserted
+    def _purge_expired(self, keys: Collection, now: float) -> None:
+        """montydb has no TTL index: drop expired keys, after an insert (montydb
+        cannot delete from a database file not made yet), at most once a minute per
+        process (the delete reads every key)."""
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_INTERVAL
+            keys.delete_many({"expires": {"$lte": now}})
 
     def close(self) -> None:
         self._client.close()

@@ -12,6 +12,7 @@ import pytest
 
 from app.config import MongoSettings, Secret
 from app.store import (
+    KEYS,
     EmbeddedNotesStore,
     MongoNotesStore,
     NoteChanged,
@@ -199,3 +200,18 @@ def test_a_create_under_a_kept_id_is_made_once(store: NotesStore) -> None:
     first = store.create("t", "b", [], note_id)
     assert store.create("t", "b", [], note_id) == first
     assert [n["id"] for n in store.list(None, 10, None)] == [note_id]
+
+
+def test_expired_keys_are_dropped(store: NotesStore) -> None:
+    """MongoDB by its TTL index (within a minute), the embedded store on a new key."""
+    now = time.time()
+    store.claim_key("old", "f", now - 100, ttl=10, in_flight=5)
+    if isinstance(store, MongoNotesStore):
+        indexes = store.notes(KEYS).index_information()
+        assert any(i.get("expireAfterSeconds") == 0 for i in indexes.values())
+        return
+    store._next_purge = 0.0  # type: ignore[attr-defined]
+    store.claim_key("new", "f", now, ttl=10, in_flight=5)
+    with store.collection(name=KEYS) as keys:
+        assert keys.find_one({"_id": "old"}) is None
+        assert keys.find_one({"_id": "new"}) is not None
