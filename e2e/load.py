@@ -59,6 +59,8 @@ MIXED = (
 # node is not there on the next.
 STORE_PER_NODE = (ROOT, LIST, READY, HEAD_ROOT, ROOT, READY)
 ROOT_ONLY = (ROOT,)
+# Kinds a replica answers only with its store.
+NEEDS_STORE = frozenset({READY, READ, LIST, CREATE, UPDATE, DELETE})
 # Answers nginx gives when it could not pass a request on (a replica closing the
 # kept connection it wrote on): a write with an Idempotency-Key is sent again.
 GATEWAY_FAILED = 502
@@ -243,7 +245,9 @@ class SteadyLoad:
                 and self.report.sent < self.max_requests
             ):
                 self._one(sessions)
-                next_at += self.interval
+                # After a slow answer the client goes on at its rate, never with a
+                # burst to catch up (which nginx's write limit would refuse).
+                next_at = max(next_at + self.interval, time.monotonic())
                 self._stop.wait(max(0.0, next_at - time.monotonic()))
         finally:
             for session in sessions:
