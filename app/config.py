@@ -101,6 +101,8 @@ class Settings:
     trusted_hosts: tuple[str, ...] | None = None
     # Where gunicorn's workers share their metrics; None: each worker reports its own.
     metrics_dir: Path | None = None
+    # How long an Idempotency-Key's answer is kept for repeats (app/idempotency.py).
+    idempotency_ttl_seconds: int = 24 * 3600
     server: ServerSettings = field(default_factory=ServerSettings)
 
 
@@ -281,5 +283,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         git_sha=environ.get("GIT_SHA", "").strip() or None,
         trusted_hosts=read_hosts(environ, "TRUSTED_HOSTS"),
         metrics_dir=read_path(environ, "PROMETHEUS_MULTIPROC_DIR"),
+        idempotency_ttl_seconds=read_int(
+            environ, "IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600, 1, 30 * 24 * 3600
+        ),
         server=read_server(environ),
     )

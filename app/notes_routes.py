@@ -8,6 +8,7 @@ import json
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from app.errors import ApiError
+from app.idempotency import request_key, run_once
 from app.services import Services, services
 from app.store import Note, NoteChanged, is_note_id
 from app.validation import encode_cursor, json_object_body, list_parameters, note_fields
@@ -42,13 +43,22 @@ def note_json(note: Note) -> bytes:
 @blueprint.post("")
 def create_note() -> Response:
     """Create a note: 201 with Location and its ETag."""
-    fields = note_fields(json_object_body(request), partial=False)
-    note = services().store.create(
-        fields["title"], fields.get("body", ""), fields.get("tags", [])
-    )
-    response = note_response(note_json(note), 201)
-    response.headers["Location"] = url_for("notes.get_note", note_id=note["id"])
-    return response
+    key = request_key(request)
+    payload = json_object_body(request)
+    fields = note_fields(payload, partial=False)
+    parts = services()
+
+    def create(note_id: str | None) -> Response:
+        note = parts.store.create(
+            fields["title"], fields.get("body", ""), fields.get("tags", []), note_id
+        )
+        response = note_response(note_json(note), 201)
+        response.headers["Location"] = url_for("notes.get_note", note_id=note["id"])
+        return response
+
+    if key is None:
+        return create(None)
+    return run_once(parts, request, key, payload, create)
 
 
 @blueprint.get("")
@@ -101,17 +111,25 @@ def update_note(note_id: str) -> Response:
     """Change some fields of a note; with If-Match only if it is still that version
     (else 412). The cached copy is dropped."""
     checked_id(note_id)
-    changes = note_fields(json_object_body(request), partial=True)
+    key = request_key(request)
+    payload = json_object_body(request)
+    changes = note_fields(payload, partial=True)
     parts = services()
-    version = current_version(parts, note_id)
-    try:
-        note = parts.store.update(note_id, changes, unchanged_since=version)
-    except NoteChanged:
-        raise precondition_failed() from None
-    parts.cache.invalidate(note_id)
-    if note is None:
-        raise not_found(note_id)
-    return note_response(note_json(note))
+
+    def update(_: str) -> Response:
+        version = current_version(parts, note_id)
+        try:
+            note = parts.store.update(note_id, changes, unchanged_since=version)
+        except NoteChanged:
+            raise precondition_failed() from None
+        parts.cache.invalidate(note_id)
+        if note is None:
+            raise not_found(note_id)
+        return note_response(note_json(note))
+
+    if key is None:
+        return update("")
+    return run_once(parts, request, key, payload, update)
 
 
 @blueprint.delete("/<note_id>")

@@ -1,4 +1,5 @@
-"""Benchmark (not a test): GET /api/notes/<id> with a cache HIT, a MISS, and /healthz.
+"""Benchmark (not a test): GET /api/notes/<id> with a cache HIT, a MISS, and /healthz;
+POST /api/notes with and without an Idempotency-Key.
 
 gunicorn (gunicorn.conf.py defaults) on loopback with the embedded store; one server
 with Redis (HIT, /healthz), one without (MISS: every read goes to the store). wrk
@@ -6,7 +7,8 @@ loads each in turn, for several rounds, and the medians of the rounds are compar
 Then the ETag's own cost: the cached GET handled in this process (Flask's test client,
 the same Redis) with the ETag code and with it replaced by the plain response it
 replaced, in interleaved rounds, in CPU time per request (steadier than throughput on
-a shared machine), and the ETag code alone. Run: `nox -s bench -- app`.
+a shared machine), and the ETag code alone. Last, POSTs in process without and with
+an Idempotency-Key, interleaved rounds. Run: `nox -s bench -- app`.
 
 With BENCH_BASELINE=REF (a git ref, e.g. `main`), a third server runs REF's app from
 `git archive` with the same Redis, and its cached GET is measured in the same rounds:
@@ -317,6 +319,57 @@ def print_etag_cost(rounds: dict[str, list[float]]) -> None:
     )
 
 
+KEY_REQUESTS = int(os.environ.get("BENCH_KEY_REQUESTS", "200"))
+
+
+def key_cost(work: Path) -> dict[str, list[float]]:
+    """Milliseconds per POST /api/notes without and with an Idempotency-Key (a new
+    one each), in process on the embedded store, interleaved rounds (wall time: the
+    key's cost is store writes, not CPU)."""
+    app = create_app(
+        {
+            "APP_ENV": "test",
+            "LOG_LEVEL": "WARNING",
+            "EMBEDDED_STORE_DIR": str(work / "key-db"),
+        }
+    )
+    client = app.test_client()
+    note = {"title": "keyed", "body": "x" * 200, "tags": ["bench"]}
+    rounds: dict[str, list[float]] = {"without": [], "with": []}
+    keys = iter(range(1 << 30))
+    for number in range(2 * ROUNDS):
+        order = ["with", "without"] if number % 2 == 0 else ["without", "with"]
+        for name in order:
+            started = time.perf_counter()
+            for _ in range(KEY_REQUESTS):
+                headers = (
+                    {"Idempotency-Key": f"k-{next(keys)}"} if name == "with" else {}
+                )
+                response = client.post("/api/notes", json=note, headers=headers)
+                assert response.status_code == 201, response.json
+            spent = time.perf_counter() - started
+            rounds[name].append(spent / KEY_REQUESTS * 1e3)
+    return rounds
+
+
+def print_key_cost(rounds: dict[str, list[float]]) -> None:
+    """Medians and the paired ratio of the Idempotency-Key's cost on a POST."""
+    ratios = [new / old for new, old in zip(rounds["with"], rounds["without"])]
+    print(
+        f"\nIdempotency-Key cost on POST /api/notes, in process (Flask test client, "
+        f"embedded store), {len(ratios)} interleaved rounds of {KEY_REQUESTS} "
+        "requests, wall time:"
+    )
+    print("| POST | ms per request (median) |")
+    print("| --- | ---: |")
+    for name in ("without", "with"):
+        print(f"| {name} a key | {statistics.median(rounds[name]):.2f} |")
+    print(
+        f"paired ratio with / without: median {statistics.median(ratios):.2f}, "
+        f"rounds {[round(ratio, 2) for ratio in ratios]}"
+    )
+
+
 def main() -> int:
     """Run the benchmark and print the figures as a Markdown table."""
     for binary, package in (("wrk", "wrk"), ("redis-server", "redis-server")):
@@ -330,6 +383,7 @@ def main() -> int:
         results = measure(Path(work))
         with RedisServer() as redis:
             etag_rounds = etag_cost(redis.url, Path(work))
+        key_rounds = key_cost(Path(work))
     hit, miss, ceiling = results["hit"], results["miss"], results["healthz"]
     print(f"\nmachine: {machine()}")
     print(
@@ -353,6 +407,7 @@ def main() -> int:
     if BASELINE:
         print_baseline_comparison()
     print_etag_cost(etag_rounds)
+    print_key_cost(key_rounds)
     return 0
 
 

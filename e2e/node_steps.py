@@ -10,7 +10,6 @@ monitoring overlay runs beside the stack, Prometheus on node1 (prework.monitorin
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from pathlib import Path
 from devstack import docker, wait_until
 from devstack.swarm_nodes import Node, SwarmNodes
 from e2e.charts import render_timeline
-from e2e.load import LoadReport, SteadyLoad
+from e2e.load import STORE_PER_NODE, LoadReport, SteadyLoad
 from e2e.monitoring import MONITORING_FILES, RedisAlert, step_monitoring_targets
 from e2e.scenario import (
     STEADY_RATE,
@@ -124,7 +123,10 @@ def under_load(
     """Run `action` while a steady client asks nginx (it sees the client's report so
     far); the figures and the step's chart; every visit count above the one before."""
     nodes.placements(WEB)
-    with SteadyLoad(f"{nodes.url}/", STEADY_RATE, max_seconds=TIMEOUT + 120) as load:
+    load = SteadyLoad(
+        f"{nodes.url}/", STEADY_RATE, max_seconds=TIMEOUT + 120, mix=STORE_PER_NODE
+    )
+    with load:
         wait_until(lambda: load.report.sent >= 2 * STEADY_RATE, 30, "steady load")
         started, wall_started = time.monotonic(), time.time()
         action(load.report)
@@ -138,6 +140,7 @@ def under_load(
         f"{what}: {took:.1f} s; {report.summary()}; slowest answer "
         f"{report.slowest:.1f} s; answers by node {{{nodes.by_node(report)}}}"
     )
+    figures.add(f"{what}, by kind: {report.kind_lines()}")
     if report.failures:
         print(f"[e2e] {what}: failures: {report.failures[:10]}", flush=True)
     lost = nodes.lost_visits(report)
@@ -274,20 +277,18 @@ def step_lose_worker(nodes: Nodes, figures: Figures) -> None:
         nodes, f"loss of {spare.hostname}", figures, lose_node(nodes, spare, figures)
     )
     rejoin(nodes, spare, figures)
-    assert_loss_bounded(report, on_spare)
+    assert_no_failed_read(report)
 
 
-def assert_loss_bounded(report: LoadReport, replicas_lost: int) -> None:
-    """At most one failed request per idle kept-alive connection to the lost node.
+def assert_no_failed_read(report: LoadReport) -> None:
+    """No read fails when a node is lost.
 
-    What bounds it: a request nginx writes on an idle kept-alive connection to a
-    replica on the lost node waits out proxy_read_timeout, past the retry window
-    (proxy_next_upstream_timeout); a new connection to the node fails its 2 s connect
-    and is retried elsewhere. One steady client leaves at most one such connection
-    per nginx worker (`worker_processes auto`: one per CPU) and replica.
+    A GET or HEAD nginx wrote on a kept-alive connection to a replica on the lost
+    node gets no answer and no RST; after NGINX_UPSTREAM_GET_TIMEOUT (3 s) nginx
+    gives that replica up and asks another (docs/PROXY.md, "A lost node"); a new
+    connection to the node fails its 2 s connect and is retried the same way.
     """
-    bound = replicas_lost * (os.cpu_count() or 1)
-    assert len(report.failures) <= bound, report.failures[:10]
+    assert not report.failures, report.failures[:10]
 
 
 def step_rollback(nodes: Nodes, figures: Figures) -> None:
@@ -310,12 +311,11 @@ def step_rollback(nodes: Nodes, figures: Figures) -> None:
 def step_lose_redis_node(nodes: Nodes, figures: Figures) -> None:
     """5. Lose Redis's own node: measured (answers without a count, lookup time,
     increments undone). Redis never starts elsewhere; once the node is back it runs
-    there again on its volume, the count goes on, and failures stay in the bound of
-    any node loss. Prometheus's Redis alert, quiet before, fires within its `for:`
-    window while the node is gone and resolves once it is back."""
+    there again on its volume, the count goes on, and no read fails. Prometheus's
+    Redis alert, quiet before, fires within its `for:` window while the node is gone
+    and resolves once it is back."""
     node = nodes.redis
     before = nodes.last_visits
-    web_on_node = nodes.web_nodes()[node.hostname]
     elsewhere: list[list[tuple[str, str]]] = []
     alert = RedisAlert(nodes)
     alert.wait("inactive", time.monotonic(), "quiet before the loss")
@@ -362,7 +362,7 @@ def step_lose_redis_node(nodes: Nodes, figures: Figures) -> None:
     # web's RES_OPTIONS bound the unanswered lookup of `redis` to 2 s (with glibc's
     # 5 s x 2, 3 of 54 requests timed out at the client's 10 s); what is left is the
     # node's own web replicas, as for any lost node.
-    assert_loss_bounded(report, web_on_node)
+    assert_no_failed_read(report)
 
 
 # How long a web replica's resolver takes to look `redis` up, and what it finds.

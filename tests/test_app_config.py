@@ -79,6 +79,7 @@ def test_redis_password_file_goes_with_redis_url(tmp_path: Path) -> None:
         ({"MONGO_DB": "a b"}, "MONGO_DB"),
         ({"MONGO_TIMEOUT_MS": "soon"}, "MONGO_TIMEOUT_MS"),
         ({"CACHE_TTL_SECONDS": "0"}, "CACHE_TTL_SECONDS"),
+        ({"IDEMPOTENCY_KEY_TTL_SECONDS": "0"}, "IDEMPOTENCY_KEY_TTL_SECONDS"),
         ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
         ({"TRUSTED_PROXY_COUNT": "99"}, "TRUSTED_PROXY_COUNT"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),

@@ -118,3 +118,26 @@ def test_concurrent_deletes_of_one_note_answer_one_204(
         delete = lambda: requests.delete(note, timeout=10)  # noqa: E731
         statuses = sorted(answer.status_code for answer in at_once([delete] * 12))
         assert statuses == [204] + [404] * 11, round_
+
+
+def test_posts_racing_with_one_idempotency_key_make_one_note(
+    server: GunicornServer,
+) -> None:
+    """Resends that overlap the first (a client that gave up waiting): one note, and
+    every answer is that note or a 409 to retry, never a second note."""
+    for round_ in range(ROUNDS // 5):
+        key = {"Idempotency-Key": f"race-{round_}"}
+        post = lambda: requests.post(  # noqa: E731
+            f"{server.url}/api/notes",
+            json={"title": "once", "tags": [f"k{round_}"]},
+            headers=key,
+            timeout=10,
+        )
+        answers = at_once([post] * 4)
+        made = {a.json()["id"] for a in answers if a.status_code == 201}
+        assert {a.status_code for a in answers} <= {201, 409}, answers
+        assert len(made) == 1, answers
+        listed = requests.get(
+            f"{server.url}/api/notes?tag=k{round_}", timeout=10
+        ).json()["notes"]
+        assert [note["id"] for note in listed] == list(made), round_

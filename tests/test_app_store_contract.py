@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,12 @@ import pytest
 
 from app.config import MongoSettings, Secret
 from app.store import (
+    KEYS,
     EmbeddedNotesStore,
     MongoNotesStore,
     NoteChanged,
     NotesStore,
+    StoredAnswer,
     StoreUnavailable,
 )
 from devstack import free_port
@@ -153,3 +156,62 @@ def test_a_mongodb_srv_name_that_does_not_resolve_is_unavailable_not_fatal() -> 
             mongo.ping()
     finally:
         mongo.close()
+
+
+def test_a_new_key_is_claimed_and_a_repeat_while_it_runs_is_not(
+    store: NotesStore,
+) -> None:
+    now = time.time()
+    first = store.claim_key("k", "f1", now, ttl=60, in_flight=30)
+    again = store.claim_key("k", "f1", now + 1, ttl=60, in_flight=30)
+    assert (first.claimed, first.answer, first.fingerprint) == (True, None, "f1")
+    assert (again.claimed, again.answer, again.note_id) == (False, None, first.note_id)
+
+
+def test_a_finished_key_gives_its_answer_to_every_repeat(store: NotesStore) -> None:
+    now = time.time()
+    store.claim_key("k", "f1", now, ttl=60, in_flight=30)
+    answer = StoredAnswer(201, b'{"id":"x"}', "/api/notes/x")
+    store.finish_key("k", answer)
+    later = store.claim_key("k", "f2", now + 40, ttl=60, in_flight=30)
+    assert (later.claimed, later.answer, later.fingerprint) == (False, answer, "f1")
+
+
+def test_a_released_or_expired_key_is_claimed_again(store: NotesStore) -> None:
+    now = time.time()
+    store.claim_key("k", "f1", now, ttl=60, in_flight=30)
+    store.release_key("k")
+    assert store.claim_key("k", "f2", now, ttl=60, in_flight=30).claimed
+    store.finish_key("k", StoredAnswer(200, b"{}", None))
+    expired = store.claim_key("k", "f3", now + 61, ttl=60, in_flight=30)
+    assert (expired.claimed, expired.fingerprint, expired.answer) == (True, "f3", None)
+
+
+def test_a_key_held_past_in_flight_is_taken_over_once(store: NotesStore) -> None:
+    now = time.time()
+    held = store.claim_key("k", "f1", now, ttl=60, in_flight=5)
+    taken = store.claim_key("k", "f1", now + 6, ttl=60, in_flight=5)
+    assert taken.claimed and taken.note_id == held.note_id
+    assert not store.claim_key("k", "f1", now + 7, ttl=60, in_flight=5).claimed
+
+
+def test_a_create_under_a_kept_id_is_made_once(store: NotesStore) -> None:
+    note_id = "0123456789abcdef01234567"
+    first = store.create("t", "b", [], note_id)
+    assert store.create("t", "b", [], note_id) == first
+    assert [n["id"] for n in store.list(None, 10, None)] == [note_id]
+
+
+def test_expired_keys_are_dropped(store: NotesStore) -> None:
+    """MongoDB by its TTL index (within a minute), the embedded store on a new key."""
+    now = time.time()
+    store.claim_key("old", "f", now - 100, ttl=10, in_flight=5)
+    if isinstance(store, MongoNotesStore):
+        indexes = store.notes(KEYS).index_information()
+        assert any(i.get("expireAfterSeconds") == 0 for i in indexes.values())
+        return
+    store._next_purge = 0.0  # type: ignore[attr-defined]
+    store.claim_key("new", "f", now, ttl=10, in_flight=5)
+    with store.collection(name=KEYS) as keys:
+        assert keys.find_one({"_id": "old"}) is None
+        assert keys.find_one({"_id": "new"}) is not None

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
+import requests
 
+from devstack import GunicornServer, NginxServer, RedisServer, find_binary
 from devstack.ports import LOOPBACK, free_port
 from devstack.waiting import wait_until
-from e2e.load import LoadReport, SteadyLoad
+from e2e.load import CREATE, MIXED, ROOT_ONLY, STORE_PER_NODE, LoadReport, SteadyLoad
+from tests.conftest import served_app
 
 ANSWER = json.dumps({"version": "1.0.0", "hostname": "web-1", "visits": 1}).encode()
 OK = (
@@ -62,7 +66,7 @@ def test_a_get_on_a_kept_alive_connection_closed_unanswered_is_sent_again_once(
 ) -> None:
     """As nginx closing an idle kept-alive connection at a reload."""
     url = start(server, [[True, False], [True]])
-    report = answered(SteadyLoad(url, 20, 10, 2), 2)
+    report = answered(SteadyLoad(url, 20, 10, 2, ROOT_ONLY), 2)
     assert (report.sent, report.resent, report.failures) == (2, 1, [])
     assert report.versions == {"1.0.0": 2}
 
@@ -71,20 +75,105 @@ def test_a_new_connection_closed_unanswered_is_a_failure(
     server: socket.socket,
 ) -> None:
     url = start(server, [[False], [True]])
-    report = answered(SteadyLoad(url, 20, 10, 1), 1)
+    report = answered(SteadyLoad(url, 20, 10, 1, ROOT_ONLY), 1)
     assert (report.sent, report.resent, len(report.failures)) == (1, 0, 1)
 
 
 def test_a_refused_connection_is_a_failure_not_resent() -> None:
-    report = answered(SteadyLoad(f"http://{LOOPBACK}:{free_port()}/", 5, 5, 1), 1)
+    report = answered(
+        SteadyLoad(f"http://{LOOPBACK}:{free_port()}/", 5, 5, 1, ROOT_ONLY), 1
+    )
     assert (report.sent, report.resent, len(report.failures)) == (1, 0, 1)
 
 
 def test_every_request_sent_is_on_the_timeline(server: socket.socket) -> None:
     url = start(server, [[True], [False]])
-    report = answered(SteadyLoad(url, 20, 10, 2), 2)
+    report = answered(SteadyLoad(url, 20, 10, 2, ROOT_ONLY), 2)
     assert [(a.kind, a.version, a.failed) for a in report.timeline] == [
         ("GET /", "1.0.0", False),
         ("GET /", None, True),
     ]
     assert all(a.seconds >= 0 and a.at > 0 for a in report.timeline)
+
+
+def note_answer(status: bytes, document: Mapping[str, object]) -> bytes:
+    body = json.dumps(document).encode()
+    return (
+        b"HTTP/1.1 "
+        + status
+        + b"\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def serve_answers(server: socket.socket, answers: list[bytes | None]) -> None:
+    """One connection per answer: None closes it unanswered."""
+    for answer in answers:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            if answer is not None:
+                connection.sendall(answer)
+
+
+def test_a_keyed_write_on_a_new_connection_closed_unanswered_is_sent_again_once(
+    server: socket.socket,
+) -> None:
+    """Unlike a GET: the Idempotency-Key makes any resend safe."""
+    load = SteadyLoad(
+        f"http://{LOOPBACK}:{server.getsockname()[1]}/", 20, 10, 1, [CREATE]
+    )
+    note = {"id": "a" * 24, "body": "v0", "tags": [load.ledger.tag], "title": ""}
+    note["title"] = f"{load.ledger.tag} 1"
+    listed = {"notes": [note], "next_cursor": None}
+    answers = [None, note_answer(b"201 Created", note), note_answer(b"200 OK", listed)]
+    threading.Thread(target=serve_answers, args=(server, answers), daemon=True).start()
+    with load:
+        wait_until(lambda: load.report.kinds.get(CREATE) is not None, 10, "a create")
+    report = load.stop()
+    assert (report.sent, report.resent, report.failures) == (1, 1, [])
+    assert (report.kinds[CREATE].resent, report.data_problems) == (1, [])
+
+
+@pytest.mark.slow
+def test_the_mixed_load_through_nginx_fails_nothing_and_its_data_check_is_clean(
+    tmp_path: Path, redis_server: RedisServer, gunicorn_servers: list[GunicornServer]
+) -> None:
+    """The real app (gunicorn's 2 workers, Redis, embedded store) behind nginx with
+    the stack's limits: at the e2e's rate from two addresses, no kind is refused."""
+    app = served_app(tmp_path / "db", REDIS_URL=redis_server.url)
+    gunicorn_servers.append(app)
+    app.start()
+    find_binary("nginx", "nginx")
+    with NginxServer(app.port) as nginx:
+        load = SteadyLoad(
+            f"{nginx.url}/", 8, 60, 2 * len(MIXED), sources=("127.0.0.1", "127.0.0.2")
+        )
+        with load:
+            wait_until(lambda: load.report.sent >= 2 * len(MIXED), 60, "two rounds")
+        report = load.report
+        assert set(report.kinds) == set(MIXED)
+        assert report.failures == [] and report.data_problems == []
+        assert report.notes_checked > 0
+        # Behind its back: a note of the client's disappears, another is doubled.
+        gone, kept = load.ledger.live_ids()[:2]
+        requests.delete(f"{nginx.url}/api/notes/{gone}", timeout=10)
+        title = load.ledger.current(kept)[0]  # type: ignore[index]
+        twin = {"title": title, "tags": [load.ledger.tag]}
+        requests.post(f"{nginx.url}/api/notes", json=twin, timeout=10)
+        problems = load.ledger.check(nginx.url)
+        assert any(gone in problem for problem in problems), problems
+        assert any("made twice" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("mix", [MIXED, STORE_PER_NODE])
+def test_round_robin_over_3_or_5_replicas_gives_each_every_kind(
+    mix: tuple[str, ...],
+) -> None:
+    """nginx hands requests to replicas in turn: a mix as long as a multiple of the
+    replica count would send some kinds (GET /, which names the replica) to some
+    replicas only."""
+    for replicas in (3, 5):
+        sent = [(index % replicas, mix[index % len(mix)]) for index in range(999)]
+        assert set(sent) == {(r, kind) for r in range(replicas) for kind in mix}

@@ -96,9 +96,10 @@ def upstream() -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def proxy(upstream: int) -> Iterator[NginxServer]:
-    """Stack defaults, except loopback addresses and a 1 s upstream timeout."""
+    """Stack defaults, except loopback addresses and 1 s upstream timeouts."""
     find_binary("nginx", "nginx")
-    with NginxServer(upstream, {"NGINX_UPSTREAM_TIMEOUT": "1s"}) as nginx:
+    timeouts = {"NGINX_UPSTREAM_TIMEOUT": "1s", "NGINX_UPSTREAM_GET_TIMEOUT": "1s"}
+    with NginxServer(upstream, timeouts) as nginx:
         yield nginx
 
 
@@ -115,6 +116,8 @@ def strict_proxy(upstream: int) -> Iterator[NginxServer]:
         "NGINX_WRITE_RATE_LIMIT": "1r/m",
         "NGINX_WRITE_BURST": "1",
         "NGINX_CONN_LIMIT": "2",
+        # The slow GETs that fill the cap must not be given up and sent elsewhere.
+        "NGINX_UPSTREAM_GET_TIMEOUT": "10s",
     }
     with NginxServer(upstream, limits) as nginx:
         yield nginx

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import subprocess  # nosec B404 # probes unshare
 import threading
 from collections import Counter
@@ -298,3 +299,29 @@ def test_reloads_under_load_fail_no_request(names: Names) -> None:
 def reloads(nginx: NginxServer) -> int:
     """How many times nginx has been told to reload."""
     return nginx.error_log.read_text().count("signal 1 (SIGHUP) received")
+
+
+@contextmanager
+def silent_replica(address: str, port: int) -> Iterator[None]:
+    """A replica that takes connections and never answers: as one on a lost node
+    that nginx keeps a connection to (no RST ever comes back)."""
+    with socket.create_server((address, port), backlog=64):
+        yield
+
+
+def test_a_get_meeting_a_silent_replica_is_answered_by_another(names: Names) -> None:
+    """After NGINX_UPSTREAM_GET_TIMEOUT, not the 30 s of NGINX_UPSTREAM_TIMEOUT:
+    every GET is answered before the client's own 10 s timeout."""
+    port = free_port()
+    with replicas(["127.0.0.2"], port), silent_replica("127.0.0.3", port):
+        names.point(["127.0.0.2", "127.0.0.3"])
+        with watched_nginx(names, port) as nginx:
+            wait_until(lambda: "127.0.0.3" in servers(nginx), 10, "both replicas")
+            for index in range(4):
+                reply = fetch(
+                    nginx.port, "/echo", headers={"X-Request-ID": f"s-{index}"}
+                )
+                assert reply.status == 200, reply.body
+            wait_until(lambda: len(tagged(nginx, "s")) >= 4, 10, "4 log lines")
+            tried = {str(entry["upstream_addr"]) for entry in tagged(nginx, "s")}
+    assert f"127.0.0.3:{port}, 127.0.0.2:{port}" in tried, tried
