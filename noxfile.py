@@ -128,11 +128,6 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".", *group("release"), *group("test"))
     session.run(
         "pytest",
-        # The tests mostly wait on real processes (nginx, gunicorn, git): 4 workers
-        # on 2 cores took 123 s against 231 s serial (docs/BENCHMARKS.md).
-        "--numprocesses=4",
-        # A module that starts its own dockerd keeps it for all its tests: one worker.
-        "--dist=loadgroup",
         "--cov",
         "--cov-report=term",
         "--cov-fail-under=90",

@@ -29,9 +29,7 @@ from devstack.registry import RegistryServer
 from tests.conftest import services_required, skip_or_fail
 from tests.test_workflows import load, steps
 
-# One xdist worker runs the module (`--dist=loadgroup`): its dockerd holds the
-# machine's Docker lock for all of its tests, so a second worker would wait for it.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dockerd")]
+pytestmark = pytest.mark.slow
 
 PUSH = ("pusher", secrets.token_hex(8))
 READ = ("reader", secrets.token_hex(8))
