@@ -15,7 +15,7 @@ import pytest
 
 from devstack import find_binary
 from rehearsal.github_api import GitHubApi
-from tests.test_workflows import load, steps
+from tests.test_workflows import load, run_script, steps
 
 NOTES = "## [1.2.0] - 2026-12-05\n\n### Features\n\n- notes with a # line (#12)\n"
 
@@ -54,13 +54,7 @@ def run_release_step(api: GitHubApi, checkout: Path, temp: Path) -> str:
         "GH_TOKEN": "unused-for-this-host",
         **api.client_env(),
     }
-    done = subprocess.run(  # nosec B603 B607 - the workflow's own script
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = run_script(step["run"], checkout, env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

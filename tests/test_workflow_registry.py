@@ -27,7 +27,7 @@ from devstack.commands import docker
 from devstack.dockerd import Dockerd, DockerLockHeld
 from devstack.registry import RegistryServer
 from tests.conftest import services_required, skip_or_fail
-from tests.test_workflows import load, steps
+from tests.test_workflows import load, run_script, steps
 
 pytestmark = pytest.mark.slow
 
@@ -74,14 +74,7 @@ def run_step(found: dict[str, Any], env: Mapping[str, str], home: Path) -> Step:
         "GITHUB_REPOSITORY": REPOSITORY,
         **env,
     }
-    done = subprocess.run(  # nosec B603 B607 - the workflow's own script
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", found["run"]],
-        cwd=home,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_script(found["run"], home, environment)
     lines = output.read_text().splitlines()
     written = dict(line.split("=", 1) for line in lines if "=" in line)
     return Step(done.returncode, done.stdout + done.stderr, written)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess  # nosec B404 - bash runs a workflow step's own script
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,20 @@ def checkout(job: dict[str, Any]) -> dict[str, Any]:
     found = [s for s in steps(job) if s.get("uses", "").startswith("actions/checkout@")]
     assert len(found) == 1, found
     return found[0]
+
+
+def run_script(
+    script: str, cwd: Path, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """A step's `run:` script as GitHub's runner runs it (bash -eo pipefail)."""
+    return subprocess.run(  # nosec B603 B607 - the workflow's own script
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def runs(job: dict[str, Any]) -> str:
