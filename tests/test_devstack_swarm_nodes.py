@@ -113,6 +113,7 @@ def host_state() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.docker
 def test_three_nodes_answer_across_the_overlay_and_leave_nothing(
     rootfs: Path,
 ) -> None:

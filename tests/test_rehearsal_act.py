@@ -17,7 +17,7 @@ from rehearsal.github_api import GitHubApi
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKOUT = ROOT.parent / "shared" / "vendor" / "github-actions"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 WORKFLOW = """\
 name: probe

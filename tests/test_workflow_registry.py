@@ -216,6 +216,7 @@ def test_the_registry_answers_only_its_accounts(registry: RegistryServer) -> Non
     assert right.status_code == 200
 
 
+@pytest.mark.docker
 def test_a_wrong_push_token_fails_the_image_job(
     engine: None, registry: RegistryServer, job_home: Path
 ) -> None:
@@ -225,6 +226,7 @@ def test_a_wrong_push_token_fails_the_image_job(
     assert "published" not in done and "build" not in done
 
 
+@pytest.mark.docker
 def test_a_push_without_the_login_is_refused(
     engine: None, registry: RegistryServer, job_home: Path
 ) -> None:
@@ -242,6 +244,7 @@ def test_a_push_without_the_login_is_refused(
     assert f"{REPOSITORY}/anonymous" not in registry.repositories()
 
 
+@pytest.mark.docker
 def test_the_deploy_logs_in_with_the_read_token_and_a_wrong_one_fails(
     engine: None, registry: RegistryServer, tmp_path: Path
 ) -> None:
@@ -257,6 +260,7 @@ def test_the_deploy_logs_in_with_the_read_token_and_a_wrong_one_fails(
 # --- item 2: a re-run after a half-failed push ------------------------------------
 
 
+@pytest.mark.docker
 def test_a_rerun_after_a_half_failed_push_publishes_this_commits_image(
     engine: None, registry: RegistryServer, tmp_path: Path
 ) -> None:
