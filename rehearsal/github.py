@@ -19,6 +19,9 @@ from rehearsal.origin import pusher_of
 # Jobs the rehearsal runs only in part or not at all, and why (shown in the table).
 LEFT_OUT = {
     "e2e": "CHECKS=reduced: this rehearsal deploys to its own swarm instead",
+    "lint, typecheck, workflows": "CHECKS=reduced: the checks job runs `nox -s"
+    " security` only; the others are the same job with another session, and nox"
+    " itself runs them all",
     "pre-commit": "CHECKS=reduced: its hooks are the lint, typecheck and security"
     " sessions again",
 }
@@ -30,8 +33,9 @@ REDUCED = {
     "image": "a local docker-registry over plain HTTP on loopback, with htpasswd"
     " accounts (REGISTRY_PUSH_USERNAME/_TOKEN, REGISTRY_USERNAME/READ_TOKEN): each"
     " may push and pull, a wrong password is refused (no scopes, no token expiry)",
-    "tests": "Python 3.11 only, the tests not marked slow, embedded store: the"
-    " mongo:7.0 service container cannot run here (CHECKS=reduced)",
+    "tests": "Python 3.11 only, one file (tests/test_workflows.py), embedded store:"
+    " the rehearsal proves the job runs and gates, nox itself runs the whole suite;"
+    " the mongo:7.0 service container cannot run here (CHECKS=reduced)",
 }
 
 
@@ -67,6 +71,8 @@ class Run:
     event: str
     result: RunResult | None
     note: str = ""
+    # A run the step makes fail on purpose (a check that refuses a change).
+    expect_failure: bool = False
 
     @property
     def passed(self) -> bool:

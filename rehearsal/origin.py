@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess  # nosec B404 - git
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,17 +41,28 @@ class Clone:
         """`git ARGS` in the clone."""
         return git(self.path, *args)
 
-    def commit_change(self, branch: str, message: str, name: str) -> str:
-        """A commit on `branch` (from origin) that touches docs/rehearsal/<name>."""
+    def commit_change(
+        self,
+        branch: str,
+        message: str,
+        name: str,
+        files: Mapping[str, str | None] | None = None,
+    ) -> str:
+        """A commit on `branch` (from origin) that touches docs/rehearsal/<name>,
+        and writes (text) or removes (None) each of `files` (paths in the tree)."""
         self.git("fetch", "-q", "origin")
         if self.remote_sha(branch) != "0" * 40:
             self.git("checkout", "-q", "-B", branch, f"origin/{branch}")
         else:  # a new branch, made by branch_from
             self.git("checkout", "-q", branch)
-        note = self.path / "docs" / "rehearsal" / f"{name}.md"
-        note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(f"{message}\n")
-        self.git("add", str(note))
+        changed = {f"docs/rehearsal/{name}.md": f"{message}\n", **(files or {})}
+        for path, text in changed.items():
+            if text is None:
+                self.git("rm", "-q", path)
+                continue
+            (self.path / path).parent.mkdir(parents=True, exist_ok=True)
+            (self.path / path).write_text(text)
+            self.git("add", path)
         self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")
 

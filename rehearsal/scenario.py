@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,13 @@ from rehearsal.github_api import GitHubApi
 from rehearsal.origin import Clone
 from devstack.harness import STORE_OVERLAY
 from rehearsal.production import Production
+
+# A change `nox -s security` (bandit) refuses: B602, in a folder it scans.
+UNSAFE = (
+    "app/rehearsal_unsafe.py",
+    "import subprocess\n\n\ndef run(command: str) -> None:\n"
+    "    subprocess.run(command, shell=True)\n",
+)
 
 
 class StepFailed(AssertionError):
@@ -120,9 +127,15 @@ class Scenario:
         self.protection += " App (token minted per run) is on the bypass list"
         self.say(f"0: {self.protection}")
 
-    def dev_push(self, step: str, message: str, expected: str) -> Run:
+    def dev_push(
+        self,
+        step: str,
+        message: str,
+        expected: str,
+        files: Mapping[str, str | None] | None = None,
+    ) -> Run:
         """A commit pushed to dev: dev.yml versions it and pushes its image."""
-        self.clone.commit_change("dev", message, step)
+        self.clone.commit_change("dev", message, step, files)
         before, after = self.clone.push("dev")
         run = self.github.on_push(step, "dev", before, after)
         self.run_passed(run)
@@ -249,12 +262,45 @@ class Scenario:
                 return True
         return False
 
+    def failing_check(self, step: str) -> None:
+        """A dev push that a check refuses: the run fails at its checks, and nothing
+        is versioned, pushed or built."""
+        version, tags = self.version_on("dev"), self.image_tags()
+        path, text = UNSAFE
+        message = "fix: rehearsal change that a check refuses"
+        self.clone.commit_change("dev", message, step, {path: text})
+        before, after = self.clone.push("dev")
+        run = self.github.on_push(step, "dev", before, after)
+        run.expect_failure = True
+        if run.result is None:
+            raise StepFailed(f"{step}: no workflow ran ({run.note})")
+        jobs = run.result.jobs
+        failed = [job for job, outcome in jobs.items() if outcome == "failure"]
+        expect(not run.passed, f"{step}: the run passed with {path}")
+        expect(
+            any("security" in job for job in failed), f"{step}: failed jobs {failed}"
+        )
+        later = [
+            j
+            for j, how in jobs.items()
+            if j.split("/")[0] in ("version", "image") and how != "skipped"
+        ]
+        expect(not later, f"{step}: ran {later} after a failed check")
+        expect(not self.github.bot_pushes(step), f"{step}: the run pushed")
+        expect(self.version_on("dev") == version, f"{step}: dev was versioned")
+        expect(self.image_tags() == tags, f"{step}: an image was built")
+        self.say(f"{step}: nox -s security failed the run: not versioned, no image")
+
     # --- the cycles ---------------------------------------------------------------
 
     def cycle_1(self) -> None:
         minor = bump(self.released, "minor")
+        self.failing_check("1.0 dev push that a check refuses")
         self.dev_push(
-            "1.1 dev push (feat)", "feat: rehearsal feature one", f"{minor}-dev.1"
+            "1.1 dev push (feat)",
+            "feat: rehearsal feature one",
+            f"{minor}-dev.1",
+            {UNSAFE[0]: None},  # and the refused change taken out again
         )
         self.dev_push("1.2 dev push (fix)", "fix: rehearsal fix one", f"{minor}-dev.2")
         self.release("1.3 merge dev into master", "dev", minor)
