@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rehearsal.act import Act, RunResult, git, load_workflow
-from rehearsal.origin import pusher_of
+from rehearsal.origin import pusher_of, record_checks
 
 # Jobs the rehearsal runs only in part or not at all, and why (shown in the table).
 LEFT_OUT = {
@@ -92,6 +92,9 @@ class GitHub:
     known: dict[str, str] = field(default_factory=dict)
     # The origin's log of who pushed what (rehearsal.origin.log_pushes), if kept.
     pushes_log: Path | None = None
+    # The origin's bare repository: where the commits that passed the checks are
+    # recorded for the ruleset (rehearsal.origin.record_checks), if given.
+    origin: Path | None = None
 
     def push_event(self, branch: str, before: str, after: str) -> dict[str, object]:
         """The push payload GitHub sends (the fields the workflows and act read)."""
@@ -187,5 +190,16 @@ class GitHub:
         else:
             result = self.act.run(workflows[0], "push", event, checkout)
             run = Run(step, label, result)
+            self.record_checks(result)
         self.runs.append(run)
         return run
+
+    def record_checks(self, result: RunResult) -> None:
+        """The commit passed the required checks when ci.yml's jobs all succeeded."""
+        checks = [
+            how
+            for job, how in result.jobs.items()
+            if job.startswith(("ci/", "checks/ci/"))
+        ]
+        if self.origin is not None and checks and set(checks) == {"success"}:
+            record_checks(self.origin, result.sha)

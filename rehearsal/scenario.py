@@ -113,18 +113,25 @@ class Scenario:
     # --- steps ------------------------------------------------------------------
 
     def branch_protection(self, github_token_header: str) -> None:
-        """master and dev refuse GITHUB_TOKEN's pushes, as protected branches do; the
-        workflows' pushes in every cycle then prove they use the App's token."""
-        for branch in ("dev", "master"):
+        """The ruleset refuses GITHUB_TOKEN (not on the bypass list) a push to master
+        (pull request only) and an unchecked commit on dev; the workflows' pushes in
+        every cycle then prove they use the App's token, on the bypass list."""
+        rules = {
+            "dev": "Required status checks are expected",
+            "master": "Changes must be made through a pull request",
+        }
+        for branch, rule in rules.items():
             before = self.clone.remote_sha(branch)
             refused = self.clone.push_refused(branch, github_token_header)
             expect(
-                "GH006: Protected branch update failed" in refused,
+                "GH013: Repository rule violations found" in refused
+                and rule in refused,
                 f"0: a push to {branch} with GITHUB_TOKEN was not refused: {refused}",
             )
             expect(self.clone.remote_sha(branch) == before, f"0: {branch} moved")
-        self.protection = "master and dev refuse GITHUB_TOKEN (GH006); the release"
-        self.protection += " App (token minted per run) is on the bypass list"
+        self.protection = "ruleset on master and dev: GITHUB_TOKEN refused (GH013:"
+        self.protection += " master pull request only, dev an unchecked commit); the"
+        self.protection += " release App (token minted per run) on the bypass list"
         self.say(f"0: {self.protection}")
 
     def dev_push(
