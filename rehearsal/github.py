@@ -13,8 +13,11 @@ from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from rehearsal.act import Act, RunResult, git, load_workflow
 from rehearsal.origin import pusher_of, record_checks
+from rehearsal.rerun import failed_jobs_workflow
 
 # Jobs the rehearsal runs only in part or not at all, and why (shown in the table).
 LEFT_OUT = {
@@ -73,6 +76,8 @@ class Run:
     note: str = ""
     # A run the step makes fail on purpose (a check that refuses a change).
     expect_failure: bool = False
+    # What started it, for a re-run: the workflow file, the event, the checkout.
+    started: tuple[str, dict[str, object], Path] | None = None
 
     @property
     def passed(self) -> bool:
@@ -175,8 +180,11 @@ class GitHub:
         self.runs.append(run)
         return run
 
-    def on_push(self, step: str, branch: str, before: str, after: str) -> Run:
-        """Run the workflow a push starts (none for `[skip ci]`); record the row."""
+    def on_push(
+        self, step: str, branch: str, before: str, after: str, refuse_push: str = ""
+    ) -> Run:
+        """Run the workflow a push starts (none for `[skip ci]`); record the row.
+        refuse_push: an image tag whose push fails in this run (rehearsal.act)."""
         self.known[branch] = after
         event = self.push_event(branch, before, after)
         checkout = self.checkout(branch, after)
@@ -188,8 +196,8 @@ class GitHub:
         elif len(workflows) != 1:
             run = Run(step, label, None, f"{len(workflows)} workflows: not rehearsed")
         else:
-            result = self.act.run(workflows[0], "push", event, checkout)
-            run = Run(step, label, result)
+            result = self.act.run(workflows[0], "push", event, checkout, refuse_push)
+            run = Run(step, label, result, started=(workflows[0], event, checkout))
             self.record_checks(result)
         self.runs.append(run)
         return run
@@ -203,3 +211,22 @@ class GitHub:
         ]
         if self.origin is not None and checks and set(checks) == {"success"}:
             record_checks(self.origin, result.sha)
+
+    def rerun(self, step: str, run: Run, failed_only: bool) -> Run:
+        """GitHub's "Re-run all jobs" (the same event and commit again) or "Re-run
+        failed jobs" (rehearsal.rerun) of a run that failed."""
+        if run.started is None or run.result is None:
+            raise ValueError(f"{run.event}: no run to re-run")
+        workflow, event, checkout = run.started
+        how = "failed jobs" if failed_only else "all jobs"
+        if failed_only:
+            made = failed_jobs_workflow(
+                checkout / ".github" / "workflows" / workflow, run.result.log
+            )
+            workflow = f"{workflow.removesuffix('.yml')}-rerun-failed.yml"
+            path = checkout / ".github" / "workflows" / workflow
+            path.write_text(yaml.safe_dump(made, sort_keys=False))
+        result = self.act.run(workflow, "push", event, checkout)
+        again = Run(step, f"{run.event} (re-run {how})", result, started=run.started)
+        self.runs.append(again)
+        return again

@@ -182,6 +182,50 @@ class Scenario:
         self.released = expected
         return run
 
+    def release_with_reruns(self, step: str, source: str, expected: str) -> Run:
+        """A release whose image push fails half-way (the registry refuses the
+        version tag, pushed last); "Re-run failed jobs" publishes and deploys it,
+        then "Re-run all jobs" keeps that image and ends the same."""
+        before, after = self.merge_and_push(source, expected)
+        first = self.github.on_push(
+            f"{step}, attempt 1", "master", before, after, refuse_push=expected
+        )
+        first.expect_failure = True
+        if first.result is None:
+            raise StepFailed(f"{step}: no workflow ran ({first.note})")
+        failed = [job for job, how in first.result.jobs.items() if how == "failure"]
+        expect(
+            bool(failed) and all(job.startswith("image") for job in failed),
+            f"{step}: attempt 1 failed in {failed}, not in the image job",
+        )
+        self.bots(f"{step}, attempt 1")
+        release_sha = self.clone.remote_sha("master")
+        tags = self.image_tags()
+        expect(
+            f"sha-{release_sha}" in tags and expected not in tags,
+            f"{step}: not half-pushed: {tags}",
+        )
+        expect(expected not in self.production.running_versions(), "deployed")
+        self.say(
+            f"{step}: attempt 1 failed half-way: sha-{release_sha[:7]} and latest"
+            f" pushed, {expected} refused, nothing deployed"
+        )
+        again = self.github.rerun(f"{step}, re-run failed jobs", first, True)
+        self.run_passed(again)
+        self.bots(f"{step}, re-run failed jobs")
+        expect(expected in self.image_tags(), f"{step}: no image {expected}")
+        self.check_swarm(f"{step}, re-run failed jobs", expected)
+        last = self.github.rerun(f"{step}, re-run all jobs", first, False)
+        expect(
+            (
+                "kept, not rebuilt" in last.result.log.read_text()
+                if last.result
+                else False
+            ),
+            f"{step}: the re-run of all jobs did not keep the published image",
+        )
+        return self.released_run(f"{step}, re-run all jobs", expected, last)
+
     def check_release(self, step: str, expected: str) -> None:
         version = self.version_on("master")
         expect(version == expected, f"{step}: master has {version}, not {expected}")
@@ -310,7 +354,7 @@ class Scenario:
             {UNSAFE[0]: None},  # and the refused change taken out again
         )
         self.dev_push("1.2 dev push (fix)", "fix: rehearsal fix one", f"{minor}-dev.2")
-        self.release("1.3 merge dev into master", "dev", minor)
+        self.release_with_reruns("1.3 merge dev into master", "dev", minor)
 
     def cycle_2(self) -> None:
         minor = bump(self.released, "minor")
