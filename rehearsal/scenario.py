@@ -58,6 +58,9 @@ class Scenario:
     made: list[str] = field(default_factory=list)
     swarm: list[str] = field(default_factory=list)
     protection: str = ""
+    # Takes the ruleset off the origin (the fallback of cycle 3).
+    unprotect: Callable[[], None] | None = None
+    without_app: bool = False
 
     # --- what the origin, the registry and the swarm hold -----------------------
 
@@ -85,6 +88,13 @@ class Scenario:
         tags = self.image_tags()
         built = False  # by the run of a merge that took an unversioned push along
         for run in self.github.bot_pushes(step):
+            if self.without_app:
+                expect(
+                    run.result is None and "GITHUB_TOKEN" in run.note,
+                    f"{run.event}: a push with GITHUB_TOKEN started a run",
+                )
+                self.say(f"{step}: {run.event}: pushed with GITHUB_TOKEN: no run")
+                continue
             result = self.run_passed(run)
             ran = {job.rsplit("/", 1)[-1].strip() for job in result.jobs}
             if took_along and self.first_parent(result.sha) == took_along:
@@ -133,6 +143,22 @@ class Scenario:
         self.protection += " master pull request only, dev an unchecked commit); the"
         self.protection += " release App (token minted per run) on the bypass list"
         self.say(f"0: {self.protection}")
+
+    def fallback(self, step: str) -> None:
+        """From here on the documented fallback: no App, no RELEASE_TOKEN, branches
+        unprotected; the workflows push with GITHUB_TOKEN, which starts no runs."""
+        if self.unprotect is not None:
+            self.unprotect()
+        act = self.github.act
+        act.variables = {**act.variables, "RELEASE_APP_CLIENT_ID": ""}
+        act.secrets = {
+            k: v for k, v in act.secrets.items() if k != "RELEASE_APP_PRIVATE_KEY"
+        }
+        self.without_app = True
+        self.protection += f"; from {step} on: the fallback (no App, no"
+        self.protection += " RELEASE_TOKEN, no ruleset): the workflows push with"
+        self.protection += " GITHUB_TOKEN, and those pushes start no run"
+        self.say(f"{step}: fallback: no App, no RELEASE_TOKEN, branches unprotected")
 
     def dev_push(
         self,
@@ -407,6 +433,7 @@ class Scenario:
         self.say(f"2.3: the push during the release is on dev, built as {builds[-1]}")
 
     def cycle_3(self) -> None:
+        self.fallback("3.0")
         patch = bump(self.released, "patch")
         dev_before = self.version_on("dev")
         self.clone.branch_from("hotfix/rehearsal", "master")
