@@ -147,11 +147,27 @@ exec /usr/bin/ssh -F "$config" "$@"
 """
 
 
-def runner_bin(folder: Path, gh: str = "") -> Path:
+# A fault, for a run that must fail half-way: the registry refuses the push of one
+# tag (the connection dropped), after the image's other tags went through.
+REFUSING_DOCKER = """#!/bin/sh
+if [ "$1" = push ] && [ "${{2##*:}}" = "{tag}" ]; then
+  echo "rehearsal runner: injected fault: the registry refused the push of $2" >&2
+  exit 1
+fi
+exec {docker} "$@"
+"""
+
+
+def runner_bin(folder: Path, gh: str = "", refuse_push: str = "") -> Path:
     """A folder of the runner image's commands to put first on PATH: sudo and ssh,
-    and the real GitHub CLI (`gh`, given by path; rehearsal.github_api answers it)."""
+    and the real GitHub CLI (`gh`, given by path; rehearsal.github_api answers it).
+    With refuse_push, a docker whose push of that tag fails (REFUSING_DOCKER)."""
     folder.mkdir(parents=True)
-    for name, text in (("sudo", SUDO), ("ssh", SSH)):
+    commands = {"sudo": SUDO, "ssh": SSH}
+    if refuse_push:
+        docker = shutil.which("docker") or "/usr/bin/docker"
+        commands["docker"] = REFUSING_DOCKER.format(tag=refuse_push, docker=docker)
+    for name, text in commands.items():
         command = folder / name
         command.write_text(text)
         command.chmod(0o755)
@@ -222,10 +238,16 @@ class Act:
             stop_process(process, timeout=10)
 
     def run(
-        self, workflow: str, event_name: str, event: Mapping[str, object], work: Path
+        self,
+        workflow: str,
+        event_name: str,
+        event: Mapping[str, object],
+        work: Path,
+        refuse_push: str = "",
     ) -> RunResult:
-        """Run `.github/workflows/<workflow>` in `work` (checked out at the event)."""
-        run_dir = self._new_run_dir(workflow)
+        """Run `.github/workflows/<workflow>` in `work` (checked out at the event);
+        refuse_push: the image tag whose push fails (runner_bin)."""
+        run_dir = self._new_run_dir(workflow, refuse_push)
         (run_dir / "event.json").write_text(json.dumps(event, indent=2))
         log = run_dir / "act.log"
         sha = git(work, "rev-parse", "HEAD")
@@ -258,7 +280,7 @@ class Act:
             outputs=step_lines(log, "rehearsal runner:"),
         )
 
-    def _new_run_dir(self, workflow: str) -> Path:
+    def _new_run_dir(self, workflow: str, refuse_push: str = "") -> Path:
         with self._lock:  # runs start from two threads in cycle 2
             number = len(list(self.folder.glob("run-*"))) + 1
             run_dir = self.folder / f"run-{number:02d}-{workflow.removesuffix('.yml')}"
@@ -277,7 +299,7 @@ class Act:
             shared.mkdir(parents=True, exist_ok=True)
             (cache / name).symlink_to(shared)
         toolcache_python(run_dir / "toolcache", prefix, self.python_version)
-        runner_bin(run_dir / "bin", self.gh)
+        runner_bin(run_dir / "bin", self.gh, refuse_push)
         return run_dir
 
     def _argv(self, workflow: str, event_name: str, run_dir: Path) -> list[str]:

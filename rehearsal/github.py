@@ -13,12 +13,18 @@ from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from rehearsal.act import Act, RunResult, git, load_workflow
-from rehearsal.origin import pusher_of
+from rehearsal.origin import pusher_of, record_checks
+from rehearsal.rerun import failed_jobs_workflow
 
 # Jobs the rehearsal runs only in part or not at all, and why (shown in the table).
 LEFT_OUT = {
     "e2e": "CHECKS=reduced: this rehearsal deploys to its own swarm instead",
+    "lint, typecheck, workflows": "CHECKS=reduced: the checks job runs `nox -s"
+    " security` only; the others are the same job with another session, and nox"
+    " itself runs them all",
     "pre-commit": "CHECKS=reduced: its hooks are the lint, typecheck and security"
     " sessions again",
 }
@@ -30,8 +36,9 @@ REDUCED = {
     "image": "a local docker-registry over plain HTTP on loopback, with htpasswd"
     " accounts (REGISTRY_PUSH_USERNAME/_TOKEN, REGISTRY_USERNAME/READ_TOKEN): each"
     " may push and pull, a wrong password is refused (no scopes, no token expiry)",
-    "tests": "Python 3.11 only, the tests not marked slow, embedded store: the"
-    " mongo:7.0 service container cannot run here (CHECKS=reduced)",
+    "tests": "Python 3.11 only, one file (tests/test_workflows.py), embedded store:"
+    " the rehearsal proves the job runs and gates, nox itself runs the whole suite;"
+    " the mongo:7.0 service container cannot run here (CHECKS=reduced)",
 }
 
 
@@ -67,6 +74,10 @@ class Run:
     event: str
     result: RunResult | None
     note: str = ""
+    # A run the step makes fail on purpose (a check that refuses a change).
+    expect_failure: bool = False
+    # What started it, for a re-run: the workflow file, the event, the checkout.
+    started: tuple[str, dict[str, object], Path] | None = None
 
     @property
     def passed(self) -> bool:
@@ -86,6 +97,9 @@ class GitHub:
     known: dict[str, str] = field(default_factory=dict)
     # The origin's log of who pushed what (rehearsal.origin.log_pushes), if kept.
     pushes_log: Path | None = None
+    # The origin's bare repository: where the commits that passed the checks are
+    # recorded for the ruleset (rehearsal.origin.record_checks), if given.
+    origin: Path | None = None
 
     def push_event(self, branch: str, before: str, after: str) -> dict[str, object]:
         """The push payload GitHub sends (the fields the workflows and act read)."""
@@ -166,8 +180,11 @@ class GitHub:
         self.runs.append(run)
         return run
 
-    def on_push(self, step: str, branch: str, before: str, after: str) -> Run:
-        """Run the workflow a push starts (none for `[skip ci]`); record the row."""
+    def on_push(
+        self, step: str, branch: str, before: str, after: str, refuse_push: str = ""
+    ) -> Run:
+        """Run the workflow a push starts (none for `[skip ci]`); record the row.
+        refuse_push: an image tag whose push fails in this run (rehearsal.act)."""
         self.known[branch] = after
         event = self.push_event(branch, before, after)
         checkout = self.checkout(branch, after)
@@ -179,7 +196,37 @@ class GitHub:
         elif len(workflows) != 1:
             run = Run(step, label, None, f"{len(workflows)} workflows: not rehearsed")
         else:
-            result = self.act.run(workflows[0], "push", event, checkout)
-            run = Run(step, label, result)
+            result = self.act.run(workflows[0], "push", event, checkout, refuse_push)
+            run = Run(step, label, result, started=(workflows[0], event, checkout))
+            self.record_checks(result)
         self.runs.append(run)
         return run
+
+    def record_checks(self, result: RunResult) -> None:
+        """The commit passed the required checks when ci.yml's jobs all succeeded."""
+        checks = [
+            how
+            for job, how in result.jobs.items()
+            if job.startswith(("ci/", "checks/ci/"))
+        ]
+        if self.origin is not None and checks and set(checks) == {"success"}:
+            record_checks(self.origin, result.sha)
+
+    def rerun(self, step: str, run: Run, failed_only: bool) -> Run:
+        """GitHub's "Re-run all jobs" (the same event and commit again) or "Re-run
+        failed jobs" (rehearsal.rerun) of a run that failed."""
+        if run.started is None or run.result is None:
+            raise ValueError(f"{run.event}: no run to re-run")
+        workflow, event, checkout = run.started
+        how = "failed jobs" if failed_only else "all jobs"
+        if failed_only:
+            made = failed_jobs_workflow(
+                checkout / ".github" / "workflows" / workflow, run.result.log
+            )
+            workflow = f"{workflow.removesuffix('.yml')}-rerun-failed.yml"
+            path = checkout / ".github" / "workflows" / workflow
+            path.write_text(yaml.safe_dump(made, sort_keys=False))
+        result = self.act.run(workflow, "push", event, checkout)
+        again = Run(step, f"{run.event} (re-run {how})", result, started=run.started)
+        self.runs.append(again)
+        return again

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess  # nosec B404 - git
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,17 +41,28 @@ class Clone:
         """`git ARGS` in the clone."""
         return git(self.path, *args)
 
-    def commit_change(self, branch: str, message: str, name: str) -> str:
-        """A commit on `branch` (from origin) that touches docs/rehearsal/<name>."""
+    def commit_change(
+        self,
+        branch: str,
+        message: str,
+        name: str,
+        files: Mapping[str, str | None] | None = None,
+    ) -> str:
+        """A commit on `branch` (from origin) that touches docs/rehearsal/<name>,
+        and writes (text) or removes (None) each of `files` (paths in the tree)."""
         self.git("fetch", "-q", "origin")
         if self.remote_sha(branch) != "0" * 40:
             self.git("checkout", "-q", "-B", branch, f"origin/{branch}")
         else:  # a new branch, made by branch_from
             self.git("checkout", "-q", branch)
-        note = self.path / "docs" / "rehearsal" / f"{name}.md"
-        note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(f"{message}\n")
-        self.git("add", str(note))
+        changed = {f"docs/rehearsal/{name}.md": f"{message}\n", **(files or {})}
+        for path, text in changed.items():
+            if text is None:
+                self.git("rm", "-q", path)
+                continue
+            (self.path / path).parent.mkdir(parents=True, exist_ok=True)
+            (self.path / path).write_text(text)
+            self.git("add", path)
         self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")
 
@@ -114,20 +126,31 @@ class Clone:
         return sorted(line.split("refs/tags/")[1] for line in lines)
 
 
-# GitHub's branch protection, as a pre-receive hook: master and dev take pushes only
-# from the bypass list (the pusher comes from the token; devstack.gitserver); and on
-# any branch, commits that change .github/workflows/ only from an identity with the
-# `workflows` permission (GITHUB_TOKEN never has it), with GitHub's message.
+# GitHub's protection as a ruleset on master and dev, as a pre-receive hook (the
+# pusher comes from the token; devstack.gitserver). An identity on the bypass list
+# (mode "always") pushes past every rule. Anyone else needs a pull request on master
+# and, on dev, the required status checks passed on the pushed commit (the commits
+# rehearsal.github saw pass ci.yml's jobs, in CHECKS_LOG). On any branch, commits that
+# change .github/workflows/ need an identity with the `workflows` permission
+# (GITHUB_TOKEN never has it). The messages are GitHub's.
+CHECKS_LOG = "rehearsal-checks-passed.log"
 PROTECTION_HOOK = """#!/bin/sh
 zero=0000000000000000000000000000000000000000
+refuse() {{
+  echo "GH013: Repository rule violations found for $ref." >&2
+  echo "- $1" >&2
+  exit 1
+}}
 while read -r old new ref; do
   case "$ref" in
-    refs/heads/master | refs/heads/dev)
+    {protected})
       case " {allowed} " in
         *" $REMOTE_USER "*) ;;
-        *) echo "GH006: Protected branch update failed for $ref." >&2
-           echo "$REMOTE_USER is not on the bypass list of this branch." >&2
-           exit 1 ;;
+        *) pr="Changes must be made through a pull request."
+           [ "$ref" = refs/heads/dev ] || refuse "$pr"
+           checks="Required status checks are expected: none passed on $new"
+           [ "$new" = "$zero" ] || grep -qx "$new" {checks} 2>/dev/null \\
+             || refuse "$checks ($REMOTE_USER is not on the bypass list)." ;;
       esac ;;
   esac
   [ "$new" = "$zero" ] && continue
@@ -149,15 +172,25 @@ done
 def protect_branches(
     bare: Path, allowed: list[str], workflows: list[str] | None = None
 ) -> None:
-    """Refuse pushes to master and dev from anyone not in `allowed`, and workflow
-    changes on any branch from anyone not in `workflows` (default: `allowed`)."""
+    """The ruleset on master and dev with `allowed` as its bypass list, and workflow
+    changes on any branch refused from anyone not in `workflows` (default:
+    `allowed`). An empty `allowed`: no ruleset, the workflows rule alone."""
     hook = bare / "hooks" / "pre-receive"
-    hook.write_text(
-        PROTECTION_HOOK.format(
-            allowed=" ".join(allowed), workflows=" ".join(workflows or allowed)
-        )
+    text = PROTECTION_HOOK.format(
+        # A pattern no ref matches, when unprotected.
+        protected="refs/heads/master | refs/heads/dev" if allowed else "''",
+        allowed=" ".join(allowed),
+        checks=CHECKS_LOG,
+        workflows=" ".join(workflows or allowed),
     )
+    hook.write_text(text)
     hook.chmod(0o755)
+
+
+def record_checks(bare: Path, sha: str) -> None:
+    """sha passed the required checks (ci.yml's jobs), as GitHub records it."""
+    with (bare / CHECKS_LOG).open("a") as log:
+        log.write(f"{sha}\n")
 
 
 # Who pushed what: GitHub starts no workflow run for a push made with GITHUB_TOKEN

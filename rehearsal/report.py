@@ -39,7 +39,11 @@ def table(scenario: Scenario | None, seconds: float) -> str:
             else (
                 "success"
                 if run.passed
-                else f"FAILED (log runs/{run.result.log.parent.name}/act.log)"
+                else (
+                    "failed, as the step expects"
+                    if run.expect_failure
+                    else f"FAILED (log runs/{run.result.log.parent.name}/act.log)"
+                )
             )
         )
         took = "" if run.result is None else f", {run.result.seconds:.0f} s"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,13 @@ from rehearsal.github_api import GitHubApi
 from rehearsal.origin import Clone
 from devstack.harness import STORE_OVERLAY
 from rehearsal.production import Production
+
+# A change `nox -s security` (bandit) refuses: B602, in a folder it scans.
+UNSAFE = (
+    "app/rehearsal_unsafe.py",
+    "import subprocess\n\n\ndef run(command: str) -> None:\n"
+    "    subprocess.run(command, shell=True)\n",
+)
 
 
 class StepFailed(AssertionError):
@@ -51,6 +58,9 @@ class Scenario:
     made: list[str] = field(default_factory=list)
     swarm: list[str] = field(default_factory=list)
     protection: str = ""
+    # Takes the ruleset off the origin (the fallback of cycle 3).
+    unprotect: Callable[[], None] | None = None
+    without_app: bool = False
 
     # --- what the origin, the registry and the swarm hold -----------------------
 
@@ -78,6 +88,13 @@ class Scenario:
         tags = self.image_tags()
         built = False  # by the run of a merge that took an unversioned push along
         for run in self.github.bot_pushes(step):
+            if self.without_app:
+                expect(
+                    run.result is None and "GITHUB_TOKEN" in run.note,
+                    f"{run.event}: a push with GITHUB_TOKEN started a run",
+                )
+                self.say(f"{step}: {run.event}: pushed with GITHUB_TOKEN: no run")
+                continue
             result = self.run_passed(run)
             ran = {job.rsplit("/", 1)[-1].strip() for job in result.jobs}
             if took_along and self.first_parent(result.sha) == took_along:
@@ -106,23 +123,52 @@ class Scenario:
     # --- steps ------------------------------------------------------------------
 
     def branch_protection(self, github_token_header: str) -> None:
-        """master and dev refuse GITHUB_TOKEN's pushes, as protected branches do; the
-        workflows' pushes in every cycle then prove they use the App's token."""
-        for branch in ("dev", "master"):
+        """The ruleset refuses GITHUB_TOKEN (not on the bypass list) a push to master
+        (pull request only) and an unchecked commit on dev; the workflows' pushes in
+        every cycle then prove they use the App's token, on the bypass list."""
+        rules = {
+            "dev": "Required status checks are expected",
+            "master": "Changes must be made through a pull request",
+        }
+        for branch, rule in rules.items():
             before = self.clone.remote_sha(branch)
             refused = self.clone.push_refused(branch, github_token_header)
             expect(
-                "GH006: Protected branch update failed" in refused,
+                "GH013: Repository rule violations found" in refused
+                and rule in refused,
                 f"0: a push to {branch} with GITHUB_TOKEN was not refused: {refused}",
             )
             expect(self.clone.remote_sha(branch) == before, f"0: {branch} moved")
-        self.protection = "master and dev refuse GITHUB_TOKEN (GH006); the release"
-        self.protection += " App (token minted per run) is on the bypass list"
+        self.protection = "ruleset on master and dev: GITHUB_TOKEN refused (GH013:"
+        self.protection += " master pull request only, dev an unchecked commit); the"
+        self.protection += " release App (token minted per run) on the bypass list"
         self.say(f"0: {self.protection}")
 
-    def dev_push(self, step: str, message: str, expected: str) -> Run:
+    def fallback(self, step: str) -> None:
+        """From here on the documented fallback: no App, no RELEASE_TOKEN, branches
+        unprotected; the workflows push with GITHUB_TOKEN, which starts no runs."""
+        if self.unprotect is not None:
+            self.unprotect()
+        act = self.github.act
+        act.variables = {**act.variables, "RELEASE_APP_CLIENT_ID": ""}
+        act.secrets = {
+            k: v for k, v in act.secrets.items() if k != "RELEASE_APP_PRIVATE_KEY"
+        }
+        self.without_app = True
+        self.protection += f"; from {step} on: the fallback (no App, no"
+        self.protection += " RELEASE_TOKEN, no ruleset): the workflows push with"
+        self.protection += " GITHUB_TOKEN, and those pushes start no run"
+        self.say(f"{step}: fallback: no App, no RELEASE_TOKEN, branches unprotected")
+
+    def dev_push(
+        self,
+        step: str,
+        message: str,
+        expected: str,
+        files: Mapping[str, str | None] | None = None,
+    ) -> Run:
         """A commit pushed to dev: dev.yml versions it and pushes its image."""
-        self.clone.commit_change("dev", message, step)
+        self.clone.commit_change("dev", message, step, files)
         before, after = self.clone.push("dev")
         run = self.github.on_push(step, "dev", before, after)
         self.run_passed(run)
@@ -161,6 +207,50 @@ class Scenario:
         self.check_swarm(step, expected)
         self.released = expected
         return run
+
+    def release_with_reruns(self, step: str, source: str, expected: str) -> Run:
+        """A release whose image push fails half-way (the registry refuses the
+        version tag, pushed last); "Re-run failed jobs" publishes and deploys it,
+        then "Re-run all jobs" keeps that image and ends the same."""
+        before, after = self.merge_and_push(source, expected)
+        first = self.github.on_push(
+            f"{step}, attempt 1", "master", before, after, refuse_push=expected
+        )
+        first.expect_failure = True
+        if first.result is None:
+            raise StepFailed(f"{step}: no workflow ran ({first.note})")
+        failed = [job for job, how in first.result.jobs.items() if how == "failure"]
+        expect(
+            bool(failed) and all(job.startswith("image") for job in failed),
+            f"{step}: attempt 1 failed in {failed}, not in the image job",
+        )
+        self.bots(f"{step}, attempt 1")
+        release_sha = self.clone.remote_sha("master")
+        tags = self.image_tags()
+        expect(
+            f"sha-{release_sha}" in tags and expected not in tags,
+            f"{step}: not half-pushed: {tags}",
+        )
+        expect(expected not in self.production.running_versions(), "deployed")
+        self.say(
+            f"{step}: attempt 1 failed half-way: sha-{release_sha[:7]} and latest"
+            f" pushed, {expected} refused, nothing deployed"
+        )
+        again = self.github.rerun(f"{step}, re-run failed jobs", first, True)
+        self.run_passed(again)
+        self.bots(f"{step}, re-run failed jobs")
+        expect(expected in self.image_tags(), f"{step}: no image {expected}")
+        self.check_swarm(f"{step}, re-run failed jobs", expected)
+        last = self.github.rerun(f"{step}, re-run all jobs", first, False)
+        expect(
+            (
+                "kept, not rebuilt" in last.result.log.read_text()
+                if last.result
+                else False
+            ),
+            f"{step}: the re-run of all jobs did not keep the published image",
+        )
+        return self.released_run(f"{step}, re-run all jobs", expected, last)
 
     def check_release(self, step: str, expected: str) -> None:
         version = self.version_on("master")
@@ -249,15 +339,48 @@ class Scenario:
                 return True
         return False
 
+    def failing_check(self, step: str) -> None:
+        """A dev push that a check refuses: the run fails at its checks, and nothing
+        is versioned, pushed or built."""
+        version, tags = self.version_on("dev"), self.image_tags()
+        path, text = UNSAFE
+        message = "fix: rehearsal change that a check refuses"
+        self.clone.commit_change("dev", message, step, {path: text})
+        before, after = self.clone.push("dev")
+        run = self.github.on_push(step, "dev", before, after)
+        run.expect_failure = True
+        if run.result is None:
+            raise StepFailed(f"{step}: no workflow ran ({run.note})")
+        jobs = run.result.jobs
+        failed = [job for job, outcome in jobs.items() if outcome == "failure"]
+        expect(not run.passed, f"{step}: the run passed with {path}")
+        expect(
+            any("security" in job for job in failed), f"{step}: failed jobs {failed}"
+        )
+        later = [
+            j
+            for j, how in jobs.items()
+            if j.split("/")[0] in ("version", "image") and how != "skipped"
+        ]
+        expect(not later, f"{step}: ran {later} after a failed check")
+        expect(not self.github.bot_pushes(step), f"{step}: the run pushed")
+        expect(self.version_on("dev") == version, f"{step}: dev was versioned")
+        expect(self.image_tags() == tags, f"{step}: an image was built")
+        self.say(f"{step}: nox -s security failed the run: not versioned, no image")
+
     # --- the cycles ---------------------------------------------------------------
 
     def cycle_1(self) -> None:
         minor = bump(self.released, "minor")
+        self.failing_check("1.0 dev push that a check refuses")
         self.dev_push(
-            "1.1 dev push (feat)", "feat: rehearsal feature one", f"{minor}-dev.1"
+            "1.1 dev push (feat)",
+            "feat: rehearsal feature one",
+            f"{minor}-dev.1",
+            {UNSAFE[0]: None},  # and the refused change taken out again
         )
         self.dev_push("1.2 dev push (fix)", "fix: rehearsal fix one", f"{minor}-dev.2")
-        self.release("1.3 merge dev into master", "dev", minor)
+        self.release_with_reruns("1.3 merge dev into master", "dev", minor)
 
     def cycle_2(self) -> None:
         minor = bump(self.released, "minor")
@@ -310,6 +433,7 @@ class Scenario:
         self.say(f"2.3: the push during the release is on dev, built as {builds[-1]}")
 
     def cycle_3(self) -> None:
+        self.fallback("3.0")
         patch = bump(self.released, "patch")
         dev_before = self.version_on("dev")
         self.clone.branch_from("hotfix/rehearsal", "master")

@@ -56,14 +56,15 @@ def tree(repository: Path, commit: str) -> set[str]:
 RELEASE_WRITES = ("VERSION", "CHANGELOG.md")
 
 
-def test_protected_branches_take_pushes_from_the_bypass_list_only(
+def test_the_ruleset_lets_the_bypass_list_past_and_others_with_checks_only(
     tmp_path: Path,
 ) -> None:
-    """The origin over the real git server: the token names the pusher, and master
-    refuses GITHUB_TOKEN with GitHub's GH006 while the bypass token pushes."""
+    """The origin over the real git server: the token names the pusher. Off the
+    bypass list, master takes no push (pull requests only) and dev only a commit
+    that passed the checks, with GitHub's GH013; the bypass token pushes anything."""
     from devstack.binaries import find_binary
     from devstack.gitserver import GitServer, token_header
-    from rehearsal.origin import make_clone, protect_branches
+    from rehearsal.origin import make_clone, protect_branches, record_checks
 
     find_binary("fcgiwrap", "fcgiwrap")
     with GitServer(pushers={"bot-token": "release-bot", "job-token": "job"}) as server:
@@ -73,16 +74,44 @@ def test_protected_branches_take_pushes_from_the_bypass_list_only(
         git("init", "-q", "-b", "master", str(work), cwd=tmp_path)
         git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
             "--allow-empty", "-m", "one", cwd=work)  # fmt: skip
-        git("push", "-q", url, "master", cwd=work)
+        git("push", "-q", url, "master", "master:dev", cwd=work)
         protect_branches(bare, ["release-bot"])
         clone = make_clone(url, tmp_path / "clone")
         before = clone.remote_sha("master")
         refused = clone.push_refused("master", token_header("job-token"))
-        assert "GH006: Protected branch update failed for refs/heads/master" in refused
-        assert "job is not on the bypass list" in refused
+        assert "GH013: Repository rule violations found" in refused
+        assert "refs/heads/master" in refused
+        assert "Changes must be made through a pull request" in refused
         assert clone.remote_sha("master") == before
         assert clone.push_refused("master", token_header("bot-token")) == ""
         assert clone.remote_sha("master") != before
+
+        # dev: a commit without checks is refused, the same commit once checked not.
+        clone.git("checkout", "-q", "-B", "dev", "origin/dev")
+        clone.git("commit", "-q", "--allow-empty", "-m", "two")
+        sha = clone.git("rev-parse", "HEAD")
+
+        def push_dev() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["git", "-c", "http.extraHeader=", "-c",
+                 f"http.extraHeader={token_header('job-token')}",
+                 "push", "-q", "origin", "dev:dev"],  # fmt: skip
+                cwd=clone.path,
+                capture_output=True,
+                text=True,
+            )
+
+        unchecked = push_dev()
+        assert unchecked.returncode != 0
+        assert "Required status checks are expected" in unchecked.stderr
+        assert "job is not on the bypass list" in unchecked.stderr
+        record_checks(bare, sha)
+        assert push_dev().returncode == 0
+        assert clone.remote_sha("dev") == sha
+
+        # Unprotected (the fallback): anyone pushes to master.
+        protect_branches(bare, [], ["release-bot"])
+        assert clone.push_refused("master", token_header("job-token")) == ""
 
 
 def test_a_workflow_change_needs_the_workflows_permission(tmp_path: Path) -> None:
