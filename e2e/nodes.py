@@ -90,7 +90,9 @@ def build_archive(
     if archive.is_file() and bases.is_file():
         figures.add(f"images: the saved archive of unchanged sources, {archive.name}")
         return images.BaseImages(**json.loads(bases.read_text())), archive
+    started = time.monotonic()
     with build_engine() as own:
+        figures.add(f"build engine up: {time.monotonic() - started:.1f} s")
         base = build(figures)
         started = time.monotonic()
         base = images.with_monitoring(base)
@@ -99,12 +101,16 @@ def build_archive(
         for old in images.CACHE.glob("nodes-images-*"):
             old.unlink()
         partial = archive.with_suffix(".partial")
+        started = time.monotonic()
         docker("save", "--output", str(partial), *made, base.python, base.redis,
                base.nginx, *base.monitoring.values())  # fmt: skip
+        figures.add(f"docker save: {time.monotonic() - started:.1f} s")
         partial.rename(archive)
         bases.write_text(json.dumps(dataclasses.asdict(base)))
         if not own:
             docker("image", "rm", *made, check=False)
+        started = time.monotonic()
+    figures.add(f"build engine stopped: {time.monotonic() - started:.1f} s")
     return base, archive
 
 
