@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return main_nodes(build_images, [IMAGE_A, IMAGE_B, IMAGE_BROKEN], nodes)
     try:
-        with DockerEngine() as engine:
+        with DockerEngine(memory=images.ENGINE_MEMORY) as engine:
             own_engine = engine.started
             refuse_foreign_stack()
             base = build_images(figures)

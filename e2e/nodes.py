@@ -43,7 +43,7 @@ def build_engine() -> Iterator[bool]:
     if engine_answers():
         yield False
         return
-    with Dockerd():
+    with Dockerd(memory=images.ENGINE_MEMORY):
         yield True
 
 
