@@ -14,6 +14,7 @@ from devstack import wait_until
 from devstack.harness import WEB
 from e2e import images
 from e2e.deploys import finish_load, started_load
+from e2e.load import LoadReport
 from e2e.scenario import (
     TIMEOUT,
     Figures,
@@ -26,12 +27,14 @@ from e2e.scenario import (
 RUNNER_GRACE = 7.5
 
 
-def update_under_way(image: str) -> bool:
-    """Swarm is updating web and has started a task of `image`."""
+def update_under_way(image: str, version: str, report: LoadReport) -> bool:
+    """Swarm is updating web, and a replica of `image` runs and has answered the
+    steady client at `version`: the swarm is part-way between the two."""
+    if not report.versions.get(version):
+        return False
     state = service_state(WEB)
     return state.update_state == "updating" and any(
-        image_matches(task.image, image) and task.desired_state == "running"
-        for task in state.tasks
+        image_matches(task.image, image) for task in state.running_tasks()
     )
 
 
@@ -65,7 +68,11 @@ def step_cancelled_deploy(
             text=True,
         )  # fmt: skip
         try:
-            wait_until(lambda: update_under_way(image), 60, f"an update to {image}")
+            wait_until(
+                lambda: update_under_way(image, version, load.report),
+                60,
+                f"a replica of {image} answering, the update under way",
+            )
         finally:
             out, err, terminated = cancel_as_runner(deploy)
         took = time.monotonic() - started
@@ -80,7 +87,8 @@ def step_cancelled_deploy(
     replicas_report(previous, f"{base}/")
     sigterm = "SIGTERM too (ignored)" if terminated else "no SIGTERM needed"
     figures.add(
-        f"deploy of {version} cancelled mid-update (SIGINT, {sigterm}): back on "
-        f"{previous}, {state.replicas} of {state.replicas} replicas, {took:.1f} s"
+        f"deploy of {version} cancelled mid-update, once {version} answered (SIGINT, "
+        f"{sigterm}): back on {previous}, {state.replicas} of {state.replicas} "
+        f"replicas, {took:.1f} s"
     )
     assert_no_failures("load during the cancelled deploy", load.report, figures)
