@@ -106,9 +106,13 @@ class Dockerd(ServiceProcess):
     start_timeout = 60.0
     stop_timeout = 60.0
 
-    def __init__(self, wait_for_lock: bool = True) -> None:
+    def __init__(self, wait_for_lock: bool = True, memory: str | None = None) -> None:
+        """`memory`, a tmpfs size (e.g. "8g"), keeps the data root in memory: layers
+        are written faster, and removing them is an unmount instead of deleting
+        gigabytes from the disk."""
         super().__init__()
         self.wait_for_lock = wait_for_lock
+        self.memory = memory
         self.previous_host: str | None = None
         self.had_bridge = False
         self.lock: IO[str] | None = None
@@ -132,6 +136,11 @@ class Dockerd(ServiceProcess):
 
     def prepare(self, folder: Path) -> None:
         self.lock = take_docker_lock(self.wait_for_lock)
+        if self.memory is not None:
+            data = folder / "data"
+            data.mkdir()
+            run(["mount", "-t", "tmpfs", "-o", f"size={self.memory},mode=0700",
+                 "prework-dockerd", str(data)])  # fmt: skip
         removed = remove_stale_vxlans()
         if removed:
             print(f"[devstack] removed dead engines' {', '.join(removed)}", flush=True)
@@ -169,9 +178,11 @@ class DockerEngine(Service):
     The swarm is initialised (on 127.0.0.1) unless active, and left on exit if it was.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, memory: str | None = None) -> None:
+        """`memory`: our own dockerd's data root in a tmpfs of that size (Dockerd)."""
         self.dockerd: Dockerd | None = None
         self.initialised = False
+        self.memory = memory
 
     @property
     def started(self) -> bool:
@@ -181,7 +192,7 @@ class DockerEngine(Service):
     def start(self) -> Self:
         """Reach or start an engine, then make it a swarm manager."""
         if not engine_answers():
-            self.dockerd = Dockerd().start()
+            self.dockerd = Dockerd(memory=self.memory).start()
         try:
             self.initialised = swarm_state() != "active"
             if self.initialised:

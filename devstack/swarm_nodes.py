@@ -19,6 +19,7 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,9 +126,15 @@ class SwarmNodes:
         )
 
     def load_images(self, archive: Path, nodes: list[Node] | None = None) -> None:
-        """`docker load` a `docker save` archive into each node's engine."""
-        for node in nodes or self.nodes:
-            node.docker("load", "--quiet", "--input", str(archive), timeout=600)
+        """`docker load` a `docker save` archive into every node's engine at once."""
+        targets = nodes or self.nodes
+        with ThreadPoolExecutor(len(targets)) as pool:
+            loads = [
+                pool.submit(node.docker, "load", "--quiet", "--input", str(archive))
+                for node in targets
+            ]
+        for load in loads:
+            load.result()
 
     def cut_link(self, node: Node) -> None:
         """Take the node off the network at once, as a pulled cable would."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from devstack import DockerEngine, free_port
 from devstack.harness import FAILURES, stop_on_signals
 from e2e import images
+from e2e.cancelled import step_cancelled_deploy
 from e2e.deploys import (
     remove_changed_template,
     step_edge_change,
@@ -101,6 +102,10 @@ def steps() -> list[Step]:
         # After Swarm's rollback: its UpdateStatus must not fool the next deploy.
         lambda url, figures: step_unready_after_swarm_rollback(IMAGE_B, url, figures),
         lambda url, figures: step_lock_and_rollback(IMAGE_B, url, figures),
+        # As GitHub cancels a job: the swarm must stay on B.
+        lambda url, figures: step_cancelled_deploy(
+            IMAGE_A, VERSION_A, VERSION_B, url, figures
+        ),
         step_scale,
         step_nginx_change,
         lambda url, figures: step_partial_stack_deploy(IMAGE_A, url, figures),
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return main_nodes(build_images, [IMAGE_A, IMAGE_B, IMAGE_BROKEN], nodes)
     try:
-        with DockerEngine() as engine:
+        with DockerEngine(memory=images.ENGINE_MEMORY) as engine:
             own_engine = engine.started
             refuse_foreign_stack()
             base = build_images(figures)

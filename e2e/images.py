@@ -27,6 +27,10 @@ HOST_CA_BUNDLE = Path(
 )
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "prework-e2e"
 MONITORING_OVERLAY = "docker-compose.monitoring.yml"
+# The data root of an engine the e2e starts is in memory (pages used only as written;
+# this caps them): images are written faster, and thrown away with an unmount instead
+# of deleting gigabytes from the disk.
+ENGINE_MEMORY = "8g"
 # The monitoring overlay's images: the variable that names each service's image, and
 # the service (its stand-in is standins/SERVICE.Dockerfile).
 MONITORING_IMAGES = {

@@ -1,10 +1,11 @@
 """`python -m e2e --nodes 3`: the stack on several nodes, under load.
 
 The images are built once on an engine in the host namespace (the only part that needs
-one: builds reach PyPI and Debian's mirror), saved, and loaded into each node of a
-swarm of namespaced engines (swarm_nodes). The stack is deployed with the production
-compose files and `python -m deploy`; every step then runs under a steady client on
-the host that asks nginx's node at its bridge address and counts answers per replica.
+one: builds reach PyPI and Debian's mirror) while a swarm of namespaced engines starts
+(swarm_nodes), then saved once and streamed into every node's engine at once. The
+stack is deployed with the production compose files and `python -m deploy`; every step
+then runs under a steady client on the host that asks nginx's node at its bridge
+address and counts answers per replica.
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ import dataclasses
 import json
 import hashlib
 import os
-import subprocess  # nosec B404 - TimeoutExpired of the log command
+import subprocess  # nosec B404 - streams docker save into docker load
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import docker, run
+from devstack import CommandFailed, docker, run
 from devstack.harness import FAILURES
 from devstack.dockerd import Dockerd, engine_answers
-from devstack.swarm_nodes import swarm_nodes
+from devstack.swarm_nodes import Node, SwarmNodes, swarm_nodes
 from e2e import images
+from e2e.monitoring import intervals_overlay
 from e2e.node_steps import Nodes, run_steps
 from e2e.scenario import Figures
 from e2e.stack import create_secrets, save_logs, stack_environment
@@ -39,7 +43,7 @@ def build_engine() -> Iterator[bool]:
     if engine_answers():
         yield False
         return
-    with Dockerd():
+    with Dockerd(memory=images.ENGINE_MEMORY):
         yield True
 
 
@@ -80,32 +84,179 @@ def source_key(made: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_archive(
-    build: BuildImages, made: list[str], figures: Figures
-) -> tuple[images.BaseImages, Path]:
-    """Every image, built on a host engine and `docker save`d into one archive, kept
-    in the cache under a digest of its sources: unchanged sources are not rebuilt."""
-    archive = images.CACHE / f"nodes-images-{source_key(made)}.tar"
+def archive_of(made: list[str]) -> Path:
+    """The cache's archive of the images of these sources."""
+    return images.CACHE / f"nodes-images-{source_key(made)}.tar"
+
+
+def cached_bases(archive: Path) -> images.BaseImages | None:
+    """The base images the cached archive holds; None when it is not there."""
     bases = archive.with_suffix(".json")
     if archive.is_file() and bases.is_file():
-        figures.add(f"images: the saved archive of unchanged sources, {archive.name}")
-        return images.BaseImages(**json.loads(bases.read_text())), archive
-    with build_engine() as own:
-        base = build(figures)
+        return images.BaseImages(**json.loads(bases.read_text()))
+    return None
+
+
+def build_all(build: BuildImages, figures: Figures) -> images.BaseImages:
+    """Every image on the build engine: bases, the app's, the monitoring overlay's."""
+    base = build(figures)
+    started = time.monotonic()
+    base = images.with_monitoring(base)
+    figures.add(f"monitoring images: {time.monotonic() - started:.1f} s")
+    return base
+
+
+# How much of the `docker save` stream is read at a time.
+CHUNK = 1 << 20
+
+
+def saved_images(made: list[str], base: images.BaseImages) -> list[str]:
+    """What the archive holds: the app's images and every base the stack runs."""
+    return [*made, base.python, base.redis, base.nginx, *base.monitoring.values()]
+
+
+def stream_images(names: list[str], nodes: list[Node], archive: Path) -> None:
+    """One `docker save` of `names`, read once into every node's `docker load` at once
+    and into the cache's archive (in place only once every load took it)."""
+    images.CACHE.mkdir(parents=True, exist_ok=True)
+    for old in images.CACHE.glob("nodes-images-*"):
+        old.unlink()
+    partial = archive.with_suffix(".partial")
+    pipe = subprocess.PIPE
+    loads = {
+        node.hostname: subprocess.Popen(  # nosec B603 B607 - fixed argv
+            ["docker", "--host", node.docker_host, "load", "--quiet"],
+            stdin=pipe, stdout=subprocess.DEVNULL, stderr=pipe,
+        )  # fmt: skip
+        for node in nodes
+    }
+    save = subprocess.Popen(  # nosec B603 B607 - fixed argv
+        ["docker", "save", *names], stdout=pipe, stderr=pipe
+    )
+    try:
+        copy_to_all(save, list(loads.values()), partial)
+        failed = [
+            f"docker load on {host}: {said(load)}"
+            for host, load in loads.items()
+            if load.wait(timeout=600)
+        ]
+        if save.wait(timeout=600):
+            failed.insert(0, f"docker save: {said(save)}")
+        if failed:
+            raise CommandFailed("; ".join(failed))
+    finally:
+        for process in (save, *loads.values()):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    partial.rename(archive)
+
+
+def copy_to_all(
+    save: subprocess.Popen[bytes], loads: list[subprocess.Popen[bytes]], kept: Path
+) -> None:
+    """Copy the save's output into each load's input and the file `kept`; each
+    load's input is closed at the end (or when it stopped reading: its error tells)."""
+    assert save.stdout is not None  # nosec B101 - opened with stdout=PIPE
+    inputs = [load.stdin for load in loads if load.stdin is not None]
+    with kept.open("wb") as file:
+        while chunk := save.stdout.read(CHUNK):
+            file.write(chunk)
+            for stream in list(inputs):
+                try:
+                    stream.write(chunk)
+                except BrokenPipeError:
+                    inputs.remove(stream)
+    for stream in inputs:
+        with suppress(BrokenPipeError):
+            stream.close()
+
+
+def said(process: subprocess.Popen[bytes]) -> str:
+    """The last line a finished process wrote on stderr."""
+    text = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    return (text.strip().splitlines() or [f"exit {process.returncode}"])[-1]
+
+
+@dataclass
+class Build:
+    """Images being built on a host engine (ours when `own`) in a thread."""
+
+    own: bool
+    images: Future[images.BaseImages]
+
+
+def start_build(stack: ExitStack, build: BuildImages, figures: Figures) -> Build:
+    """A build engine (stopped when `stack` closes) and every image built on it in a
+    thread, so that the nodes start meanwhile."""
+    started = time.monotonic()
+    own = stack.enter_context(build_engine())
+    figures.add(f"build engine up: {time.monotonic() - started:.1f} s")
+    pool = stack.enter_context(ThreadPoolExecutor(1))
+    return Build(own, pool.submit(build_all, build, figures))
+
+
+def fill_nodes(
+    swarm: SwarmNodes,
+    archive: Path,
+    build: Build | None,
+    made: list[str],
+    figures: Figures,
+) -> images.BaseImages:
+    """Every image into every node at once: the built ones streamed (and kept in the
+    cache), else the cached archive; the bases."""
+    started = time.monotonic()
+    if build is None:
+        swarm.load_images(archive)
+        base = cached_bases(archive)
+        assert base is not None  # nosec B101 - the caller found the archive
+        how = "loaded from the cache's archive"
+    else:
+        base = build.images.result()
+        figures.add(
+            f"the nodes waited for the build: {time.monotonic() - started:.1f} s"
+        )
         started = time.monotonic()
-        base = images.with_monitoring(base)
-        figures.add(f"monitoring images: {time.monotonic() - started:.1f} s")
-        images.CACHE.mkdir(parents=True, exist_ok=True)
-        for old in images.CACHE.glob("nodes-images-*"):
-            old.unlink()
-        partial = archive.with_suffix(".partial")
-        docker("save", "--output", str(partial), *made, base.python, base.redis,
-               base.nginx, *base.monitoring.values())  # fmt: skip
-        partial.rename(archive)
-        bases.write_text(json.dumps(dataclasses.asdict(base)))
-        if not own:
+        stream_images(saved_images(made, base), swarm.nodes, archive)
+        archive.with_suffix(".json").write_text(json.dumps(dataclasses.asdict(base)))
+        if not build.own:
             docker("image", "rm", *made, check=False)
-    return base, archive
+        how = "docker save streamed into each node's docker load and the cache"
+    figures.add(
+        f"images into {len(swarm.nodes)} nodes at once ({how}): "
+        f"{time.monotonic() - started:.1f} s, {archive.stat().st_size / 2**20:.0f} MiB"
+    )
+    return base
+
+
+@contextmanager
+def nodes_with_images(
+    build: BuildImages,
+    made: list[str],
+    count: int,
+    figures: Figures,
+    keep_on: Callable[[], bool],
+) -> Iterator[tuple[SwarmNodes, images.BaseImages]]:
+    """The swarm's nodes, every image loaded into each; the images are built (when
+    their sources changed) while the nodes start, and the build engine is gone."""
+    archive = archive_of(made)
+    with ExitStack() as building:
+        building_images = None
+        if cached_bases(archive) is None:
+            building_images = start_build(building, build, figures)
+        else:
+            figures.add(
+                f"images: the saved archive of unchanged sources, {archive.name}"
+            )
+        started = time.monotonic()
+        with swarm_nodes(count, keep_on=keep_on) as swarm:
+            figures.add(f"{count} nodes Ready: {time.monotonic() - started:.1f} s")
+            base = fill_nodes(swarm, archive, building_images, made, figures)
+            started = time.monotonic()
+            building.close()
+            if building_images is not None:
+                figures.add(f"build engine stopped: {time.monotonic() - started:.1f} s")
+            yield swarm, base
 
 
 def deploy_nodes(
@@ -116,24 +267,15 @@ def deploy_nodes(
     failed = True
     previous_host = os.environ.get("DOCKER_HOST")
     try:
-        started = time.monotonic()
-        base, archive = build_archive(build, made, figures)
-        figures.add(
-            f"images archive ready: {time.monotonic() - started:.1f} s, "
-            f"{archive.stat().st_size / 2**20:.0f} MiB"
-        )
-        with swarm_nodes(count, keep_on=lambda: failed) as swarm:
-            started = time.monotonic()
-            swarm.load_images(archive)
-            figures.add(
-                f"{count} nodes Ready, images loaded into each: "
-                f"{time.monotonic() - started:.1f} s"
-            )
+        ready = nodes_with_images(build, made, count, figures, keep_on=lambda: failed)
+        with ready as (swarm, base), tempfile.TemporaryDirectory() as config:
             os.environ["DOCKER_HOST"] = swarm.manager.docker_host
             nodes = Nodes.of(swarm, charts)
             stack_environment(base.redis, base.nginx, 80)
-            # The monitoring overlay's images (node_steps deploys it).
+            # The monitoring overlay's images, the e2e's Prometheus config (node_steps
+            # deploys them).
             os.environ.update(base.monitoring)
+            os.environ.update(intervals_overlay(Path(config)))
             create_secrets()
             try:
                 run_steps(nodes, figures)

@@ -16,6 +16,7 @@ import yaml
 
 from devstack import find_binary
 from e2e.images import compose_default
+from e2e.monitoring import INTERVAL, INTERVALS_OVERLAY, intervals_overlay
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"
@@ -95,3 +96,26 @@ def test_prometheus_scrapes_every_replica_by_dns_without_the_docker_socket() -> 
         {"names": ["web"], "type": "A", "port": 8000, "refresh_interval": "5s"}
     ]
     assert config["rule_files"] == [RULES.name]
+
+
+def test_the_e2e_prometheus_config_is_the_shipped_one_with_shorter_intervals(
+    tmp_path: Path,
+) -> None:
+    """`nox -s e2e -- --nodes 3` waits on the shipped rules with a faster Prometheus:
+    only the global intervals differ, and promtool accepts it with the rules."""
+    variables = intervals_overlay(tmp_path)
+    written = Path(variables["PREWORK_E2E_PROMETHEUS_CONFIG"])
+    e2e, shipped = (
+        yaml.safe_load(path.read_text())
+        for path in (written, MONITORING / "prometheus.yml")
+    )
+    assert e2e.pop("global") == dict.fromkeys(
+        ("scrape_interval", "scrape_timeout", "evaluation_interval"), INTERVAL
+    )
+    shipped.pop("global")
+    assert e2e == shipped
+    (tmp_path / RULES.name).write_bytes(RULES.read_bytes())
+    result = promtool("check", "config", str(written))
+    assert result.returncode == 0, result.stdout + result.stderr
+    overlay = (ROOT / INTERVALS_OVERLAY).read_text()
+    assert all(f"${{{name}}}" in overlay for name in variables), overlay
