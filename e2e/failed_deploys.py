@@ -4,7 +4,8 @@
   memory limit below its minimum) after it may already have updated others. What
   changed is rolled back, as after a failed verification.
 - A service whose UpdateStatus is a rollback left from an earlier deploy: the next
-  deploy that fails verification is not mistaken for Swarm's rollback, and rolls back.
+  deploy that fails (its replicas never ready) waits for Swarm's rollback of its own
+  update, not the left-over one, and rolls back.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def step_unready_after_swarm_rollback(
     """The unready deploy, on a web whose UpdateStatus is the broken image's rollback.
 
     The deploy must not take that left-over `rollback_completed` for Swarm rolling
-    back its own update: it rolls web back itself (a rollback of its own, newer).
+    back its own update: web ends on a rollback of its own, newer.
     """
     left = service_state(WEB)
     assert left.update_state == "rollback_completed", left.update_state

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError
+from urllib3.util.retry import Retry
 
 from e2e.ledger import Content, Ledger, content_of
 
@@ -68,6 +69,14 @@ NEEDS_STORE = frozenset({READY, READ, LIST, CREATE, UPDATE, DELETE})
 # kept connection it wrote on): a write with an Idempotency-Key is sent again.
 GATEWAY_FAILED = 502
 KEY_HEADER = "Idempotency-Key"
+# A refused connection carried nothing (the published port had no listener: the edge
+# replaced stop-first), so any request is safe to send on a new one: urllib3 tries
+# again after 0, 0.2, 0.4, 0.8 and 1.6 s (about 3 s in all), as a client with connect
+# retries does; the request counts as resent. Every other error is the client's rule
+# below (`SteadyLoad._send`), never urllib3's (`read=False` raises it as it came).
+REFUSED_RETRIES = Retry(
+    total=None, connect=5, read=False, redirect=False, other=0, backoff_factor=0.1
+)
 
 
 @dataclass(frozen=True)
@@ -167,7 +176,7 @@ class SourceAddress(HTTPAdapter):
 
     def __init__(self, address: str) -> None:
         self._source = (address, 0)
-        super().__init__()
+        super().__init__(max_retries=REFUSED_RETRIES)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["source_address"] = self._source
@@ -177,9 +186,12 @@ class SourceAddress(HTTPAdapter):
 def client_session(source: str | None) -> requests.Session:
     """A session of its own (its own kept-alive connection), from `source`."""
     session = requests.Session()
-    if source is not None:
-        adapter = SourceAddress(source)
-        session.mount("http://", adapter)
+    adapter = (
+        HTTPAdapter(max_retries=REFUSED_RETRIES)
+        if source is None
+        else SourceAddress(source)
+    )
+    session.mount("http://", adapter)
     return session
 
 
@@ -328,6 +340,9 @@ class SteadyLoad:
             self._failed(kind, call, f"{type(error).__name__}: {error}")
             return None, True
         # Any other answer is a failure here: the stream stays below the rate limit.
+        # `/readyz` too: nginx passes a 503 on to other replicas (proxy_next_upstream),
+        # so a 503 through it means no replica it tried was ready, and a user's load
+        # balancer polling `/readyz` would take the whole stack out: downtime.
         expected = {CREATE: 201, DELETE: 204, HEAD_ROOT: 200}.get(kind, 200)
         # A resent DELETE finds the note gone when the first one deleted it.
         if response.status_code != expected and not (
@@ -377,9 +392,10 @@ class SteadyLoad:
         clients (browsers, urllib3 pools on a stale socket) send an idempotent request
         again (RFC 9112, 9.3.1). A write with an Idempotency-Key is safe to send again
         after any failed connection or nginx's 502 (a replica closed the connection
-        nginx wrote it on): a repeat gets the first answer. Anything else (a refused
-        connection or a timeout of an unkeyed request, any new connection closed
-        without an answer) is a failure, never resent.
+        nginx wrote it on): a repeat gets the first answer. A refused connection sent
+        nothing: urllib3 connects again (REFUSED_RETRIES). Anything else (a timeout
+        of an unkeyed request, any new connection closed without an answer) is a
+        failure, never resent.
         """
         kept_alive, self._kept_alive[index] = self._kept_alive[index], False
         headers = {KEY_HEADER: call.key} if call.key else {}
@@ -402,6 +418,9 @@ class SteadyLoad:
             response, resent = self._resend(kind, send), True
         if call.key and response.status_code == GATEWAY_FAILED and not resent:
             response, resent = self._resend(kind, send), True
+        elif reconnected(response) and not resent:
+            self._count_resent(kind)
+            resent = True
         self._kept_alive[index] = (
             response.headers.get("Connection", "").lower() != "close"
         )
@@ -410,9 +429,18 @@ class SteadyLoad:
     def _resend(
         self, kind: str, send: Callable[[], requests.Response]
     ) -> requests.Response:
+        self._count_resent(kind)
+        return send()
+
+    def _count_resent(self, kind: str) -> None:
         self.report.resent += 1
         self.report.count(kind).resent += 1
-        return send()
+
+
+def reconnected(response: requests.Response) -> bool:
+    """True when urllib3 connected again after a refused one (REFUSED_RETRIES)."""
+    retries = getattr(response.raw, "retries", None)
+    return bool(retries is not None and retries.history)
 
 
 def closed_before_answer(error: requests.ConnectionError) -> bool:

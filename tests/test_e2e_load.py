@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -82,11 +83,30 @@ def test_a_new_connection_closed_unanswered_is_a_failure(
     assert (report.sent, report.resent, len(report.failures)) == (1, 0, 1)
 
 
-def test_a_refused_connection_is_a_failure_not_resent() -> None:
+def test_a_port_refusing_for_longer_than_the_connect_retries_is_a_failure() -> None:
     report = answered(
         SteadyLoad(f"http://{LOOPBACK}:{free_port()}/", 5, 5, 1, ROOT_ONLY), 1
     )
     assert (report.sent, report.resent, len(report.failures)) == (1, 0, 1)
+
+
+def test_a_refused_connection_is_sent_again_once_the_port_listens() -> None:
+    """As the edge replaced stop-first: the port has no listener for a moment. A
+    refused connection carried nothing, so even an unkeyed request is safe to resend."""
+    port = free_port()
+    listening = threading.Event()
+
+    def listen_later() -> None:
+        time.sleep(0.3)  # the gap: the test is about a port that listens late
+        with socket.create_server((LOOPBACK, port)) as late:
+            listening.set()
+            serve(late, [[True]])
+
+    threading.Thread(target=listen_later, daemon=True).start()
+    report = answered(SteadyLoad(f"http://{LOOPBACK}:{port}/", 5, 5, 1, ROOT_ONLY), 1)
+    assert listening.is_set()
+    assert (report.sent, report.resent, report.failures) == (1, 1, [])
+    assert report.kinds[ROOT_ONLY[0]].resent == 1
 
 
 def test_every_request_sent_is_on_the_timeline(server: socket.socket) -> None:

@@ -9,6 +9,7 @@ Which replica served a request is the access log's `upstream_addr`.
 
 from __future__ import annotations
 
+import http.server
 import itertools
 import os
 import socket
@@ -325,3 +326,69 @@ def test_a_get_meeting_a_silent_replica_is_answered_by_another(names: Names) -> 
             wait_until(lambda: len(tagged(nginx, "s")) >= 4, 10, "4 log lines")
             tried = {str(entry["upstream_addr"]) for entry in tagged(nginx, "s")}
     assert f"127.0.0.3:{port}, 127.0.0.2:{port}" in tried, tried
+
+
+class Unready(http.server.BaseHTTPRequestHandler):
+    """A replica whose store is down: every request it reads answers 503 JSON, as
+    the app's StoreUnavailable does (whether a write happened is not said)."""
+
+    def answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        body = b'{"error":{"code":"unavailable","message":"store down"}}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Retry-After", "1")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_HEAD = do_POST = do_PATCH = do_DELETE = answer
+
+    def log_message(self, *args: object) -> None:
+        """Quiet: the test reads nginx's access log."""
+
+
+@contextmanager
+def unready_replica(address: str, port: int) -> Iterator[list[str]]:
+    """The Unready replica on `address`:`port`; yields the methods it was sent."""
+    seen: list[str] = []
+
+    class Counted(Unready):
+        def answer(self) -> None:
+            seen.append(self.command)
+            super().answer()
+
+        do_GET = do_HEAD = do_POST = do_PATCH = do_DELETE = answer
+
+    server = http.server.ThreadingHTTPServer((address, port), Counted)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_unready_replicas_503_is_resent_only_for_idempotent_methods(
+    names: Names,
+) -> None:
+    """GET and DELETE that meet it are answered by a ready replica; a POST or PATCH
+    is not sent again (a 503 does not say nothing was written): the client gets it.
+    docs/PROXY.md, "A replica that is not ready"."""
+    port = free_port()
+    with replicas(["127.0.0.2"], port), unready_replica("127.0.0.3", port) as seen:
+        names.point(["127.0.0.2", "127.0.0.3"])
+        with watched_nginx(names, port) as nginx:
+            wait_until(lambda: "127.0.0.3" in servers(nginx), 10, "both replicas")
+            wait_until(lambda: settled(nginx), 10, "one worker")
+            answered = {
+                method: [fetch(nginx.port, "/echo", method=method).status for _ in "ab"]
+                for method in ("GET", "DELETE", "POST", "PATCH")
+            }
+    assert answered["GET"] == answered["DELETE"] == [200, 200], answered
+    # Round robin over two: one of the two writes met the unready replica.
+    for method in ("POST", "PATCH"):
+        assert sorted(answered[method]) == [200, 503], answered
+        assert seen.count(method) == 1, seen

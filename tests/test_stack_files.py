@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app import healthcheck
 from app.config import load_settings
 from nginx.render import EDGE_ENV, read_template_env
 from tests.test_stack_hardening import stack_config
@@ -94,10 +95,12 @@ def test_web_updates_one_at_a_time_start_first_and_rolls_back(
     assert web["deploy"]["restart_policy"]["condition"] in {"any", "on-failure"}
 
 
-def test_web_health_check_asks_healthz_with_python(stack: dict[str, Any]) -> None:
-    test = stack["services"]["web"]["healthcheck"]["test"]
-    assert test[:2] == ["CMD", "python"]
-    assert "/healthz" in test[-1]
+def test_web_health_check_is_ready_once_then_live(stack: dict[str, Any]) -> None:
+    """app/healthcheck.py, with the image's Python; it waits up to its own TIMEOUT for
+    /readyz, within Docker's timeout."""
+    check = stack["services"]["web"]["healthcheck"]
+    assert check["test"] == ["CMD", "python", "-m", "app.healthcheck"]
+    assert seconds(check["timeout"]) > healthcheck.TIMEOUT
 
 
 def test_web_stops_after_gunicorn_graceful_timeout(stack: dict[str, Any]) -> None:
@@ -238,7 +241,9 @@ def test_dockerfile_is_multi_stage_non_root_and_checks_health() -> None:
     assert "COPY --from=builder /opt/venv /opt/venv" in text
     user = re.findall(r"^USER (\S+)$", text, re.M)
     assert user and not user[-1].startswith(("root", "0"))
-    assert re.search(r"^HEALTHCHECK .*\n?.*CMD \[\"python\".*/healthz", text, re.M)
+    assert re.search(
+        r'^HEALTHCHECK .*\n?.*CMD \["python", "-m", "app.healthcheck"\]', text, re.M
+    )
     assert re.search(r'^CMD \["gunicorn", ', text, re.M)
     for label in ("version", "revision"):
         assert f"org.opencontainers.image.{label}=" in text
