@@ -33,11 +33,11 @@ LIST = "GET notes"
 CREATE = "POST note"
 UPDATE = "PATCH note"
 DELETE = "DELETE note"
-# What the service's users send (16 long: prime to 3 and 5 replicas, see below):
-# reads of one note (the second read of a note is
+# What the service's users send: reads of one note (the second read of a note is
 # served from the cache), lists through the cursor, creates, updates and deletes
 # (each write carrying an Idempotency-Key but DELETE, which is idempotent anyway),
-# and the root and readiness pages.
+# and the root and readiness pages. 16 long, prime to 3 and 5, so that nginx's round
+# robin over 3 or 5 replicas gives each replica every kind in turn.
 MIXED = (
     ROOT,
     READ,
@@ -56,15 +56,7 @@ MIXED = (
     UPDATE,
     READY,
 )
-# Kinds that need no store shared by every replica: with the embedded store each
-# node has its own (docker-compose.embedded-store.yml), so a note written on one
-# node is not there on the next.
-# Seven long, so that nginx's round robin over 3 or 5 replicas gives each replica
-# every kind in turn (a mix as long as a multiple of the replicas would not).
-STORE_PER_NODE = (ROOT, LIST, READY, HEAD_ROOT, ROOT, READY, ROOT)
 ROOT_ONLY = (ROOT,)
-# Kinds a replica answers only with its store.
-NEEDS_STORE = frozenset({READY, READ, LIST, CREATE, UPDATE, DELETE})
 # Answers nginx gives when it could not pass a request on (a replica closing the
 # kept connection it wrote on): a write with an Idempotency-Key is sent again.
 GATEWAY_FAILED = 502

@@ -30,7 +30,7 @@ from devstack.dockerd import Dockerd, engine_answers
 from devstack.swarm_nodes import Node, SwarmNodes, swarm_nodes
 from e2e import images
 from e2e.monitoring import intervals_overlay
-from e2e.node_steps import Nodes, run_steps
+from e2e.node_steps import Nodes, run_steps, shared_store
 from e2e.scenario import Figures
 from e2e.stack import create_secrets, save_logs, stack_environment
 
@@ -272,10 +272,11 @@ def deploy_nodes(
             os.environ["DOCKER_HOST"] = swarm.manager.docker_host
             nodes = Nodes.of(swarm, charts)
             stack_environment(base.redis, base.nginx, 80)
-            # The monitoring overlay's images, the e2e's Prometheus config (node_steps
-            # deploys them).
+            # The monitoring overlay's images, the e2e's Prometheus config and the
+            # replicas' shared store (node_steps deploys them).
             os.environ.update(base.monitoring)
             os.environ.update(intervals_overlay(Path(config)))
+            os.environ.update(shared_store(Path(config)))
             create_secrets()
             try:
                 run_steps(nodes, figures)
