@@ -63,10 +63,11 @@ def step_outputs(log: Path) -> dict[tuple[str, str, str], str]:
     return values
 
 
-def job_outputs(job_id: str, job: dict[str, Any], log: Path) -> dict[str, str]:
-    """A job's outputs as they were: the first step output its expression names
-    that was set (`a || b`)."""
-    values = step_outputs(log)
+def job_outputs(
+    job_id: str, job: dict[str, Any], values: dict[tuple[str, str, str], str]
+) -> dict[str, str]:
+    """A job's outputs as they were, from the run's step outputs (step_outputs): the
+    first step output its expression names that was set (`a || b`)."""
     given = {}
     for name, expression in (job.get("outputs") or {}).items():
         candidates = STEP_OUTPUT.findall(str(expression))
@@ -81,6 +82,12 @@ def job_outputs(job_id: str, job: dict[str, Any], log: Path) -> dict[str, str]:
     return given
 
 
+def needs_of(job: dict[str, Any]) -> list[str]:
+    """A job's `needs:`, one id or a list, as a list."""
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
 def needing(jobs: dict[str, Any], failed: set[str]) -> set[str]:
     """The failed jobs and every job that needs one of them, directly or not."""
     chosen = set(failed)
@@ -88,9 +95,7 @@ def needing(jobs: dict[str, Any], failed: set[str]) -> set[str]:
     while grew:
         grew = False
         for job_id, job in jobs.items():
-            needs = job.get("needs", [])
-            needs = [needs] if isinstance(needs, str) else list(needs)
-            if job_id not in chosen and chosen & set(needs):
+            if job_id not in chosen and chosen & set(needs_of(job)):
                 chosen.add(job_id)
                 grew = True
     return chosen
@@ -102,16 +107,12 @@ def failed_jobs_workflow(workflow: Path, log: Path) -> dict[str, Any]:
     jobs: dict[str, Any] = dict(data["jobs"])  # type: ignore[call-overload]
     result = outcomes(jobs, log)
     again = needing(jobs, {job for job, how in result.items() if how == "failure"})
-    kept: dict[str, Any] = {}
-    for job_id in jobs:
-        if job_id in again:
-            kept[job_id] = jobs[job_id]
+    kept = {job_id: job for job_id, job in jobs.items() if job_id in again}
+    values = step_outputs(log)
     for job in list(kept.values()):
-        needs = job.get("needs", [])
-        for need in [needs] if isinstance(needs, str) else needs:
+        for need in needs_of(job):
             if need not in kept:
-                outputs = job_outputs(need, jobs[need], log)
-                kept[need] = reused(need, outputs)
+                kept[need] = reused(need, job_outputs(need, jobs[need], values))
     return {**data, "jobs": dict(sorted(kept.items(), key=order(jobs)))}
 
 
